@@ -1,0 +1,197 @@
+// Package commands defines totpadm's command-line interface: flags,
+// argument parsing and output. The rules live in models; the connection
+// and key handling in config.
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/totpadm/totpadm/config"
+	"github.com/totpadm/totpadm/models"
+)
+
+// Streams is everything a run reads from or writes to outside the
+// database, injected so commands run in-process under test.
+type Streams struct {
+	In  io.Reader
+	Out io.Writer
+	Err io.Writer
+	// Interactive: stdin and stderr are a terminal, so totpadm may prompt.
+	Interactive bool
+	// Color: stdout is a terminal that may receive ANSI colours.
+	Color bool
+	// ProgressTTY: stderr is a terminal, so long bulk runs show progress.
+	ProgressTTY bool
+	Getenv      func(string) string
+	Hostname    string
+	Now         func() time.Time
+}
+
+func (s *Streams) defaults() {
+	if s.Getenv == nil {
+		s.Getenv = func(string) string { return "" }
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	if s.In == nil {
+		s.In = strings.NewReader("")
+	}
+}
+
+// Run executes totpadm with args (args[0] is the program name) and
+// returns the exit code. Errors are printed as one line on stderr.
+func Run(ctx context.Context, args []string, s Streams) int {
+	s.defaults()
+	r := &runner{streams: s}
+	app := r.newApp()
+	err := app.RunContext(ctx, args)
+	if err == nil {
+		return ExitOK
+	}
+	var exit exitStatus
+	if errors.As(err, &exit) {
+		return exit.code // already reported, user by user
+	}
+	fmt.Fprintf(s.Err, "totpadm: %s\n", r.oneLine(err.Error()))
+	return ExitCode(err)
+}
+
+// exitStatus ends a bulk run whose failures were reported per user.
+type exitStatus struct{ code int }
+
+func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code) }
+
+// runner holds the state of one invocation; nothing outlives it.
+type runner struct {
+	streams Streams
+	secrets []string // scrubbed from every message
+}
+
+// oneLine makes msg a single line with no secret in it.
+func (r *runner) oneLine(msg string) string {
+	for _, s := range r.secrets {
+		msg = config.Redact(msg, s)
+	}
+	msg = strings.ReplaceAll(msg, "\r", " ")
+	return strings.ReplaceAll(msg, "\n", " ")
+}
+
+func (r *runner) newApp() *cli.App {
+	app := &cli.App{
+		Name:  "totpadm",
+		Usage: "manage TOTP two-factor authentication in an application's user database",
+		Description: `totpadm enrolls users in TOTP 2FA (printing the QR code in the terminal), verifies
+codes, lists 2FA status, regenerates backup codes and disables 2FA for locked-out
+users, working directly on the application's database (SQLite or PostgreSQL).
+
+With no --db and no configuration it uses ./totpadm.db, creating a demo database
+with users alice, bob and carol on first use:
+
+   totpadm enroll alice
+   totpadm verify alice 123456
+   totpadm status
+
+Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
+4 already enrolled, 5 environment (database, configuration, key).`,
+		Reader:               r.streams.In,
+		Writer:               r.streams.Out,
+		ErrWriter:            r.streams.Err,
+		Flags:                globalFlags(),
+		EnableBashCompletion: true,
+		HideHelpCommand:      true,
+		Suggest:              true,
+		OnUsageError:         onUsageError,
+		// cli must not call os.Exit: Run maps errors to exit codes.
+		ExitErrHandler: func(*cli.Context, error) {},
+		Action: func(c *cli.Context) error {
+			if c.NArg() > 0 {
+				return usagef("unknown command %q (see `totpadm --help`)", c.Args().First())
+			}
+			cli.ShowAppHelp(c)
+			return usagef("no command given")
+		},
+		Commands: []*cli.Command{
+			r.enrollCommand(),
+			r.verifyCommand(),
+			r.statusCommand(),
+			r.backupCodesCommand(),
+			r.disableCommand(),
+			r.unlockCommand(),
+			r.auditCommand(),
+			r.migrateCommand(),
+			r.keygenCommand(),
+		},
+	}
+	for _, cmd := range app.Commands {
+		cmd.OnUsageError = onUsageError
+	}
+	return app
+}
+
+func onUsageError(_ *cli.Context, err error, _ bool) error {
+	return usageError{err}
+}
+
+// Global flag names.
+const (
+	flagDB          = "db"
+	flagKeyFile     = "key-file"
+	flagIssuer      = "issuer"
+	flagOutput      = "output"
+	flagActor       = "actor"
+	flagUsersTable  = "users-table"
+	flagIDColumn    = "user-id-column"
+	flagLoginColumn = "user-login-column"
+	flagEmailColumn = "user-email-column"
+	flagTablePrefix = "table-prefix"
+	flagMaxFailures = "max-failures"
+	flagLockout     = "lockout-duration"
+	flagSkew        = "skew"
+	flagBackupCount = "backup-codes-count"
+	flagBusyTimeout = "busy-timeout"
+)
+
+func env(name string) []string { return []string{"TOTPADM_" + name} }
+
+func globalFlags() []cli.Flag {
+	return []cli.Flag{
+		&cli.StringFlag{Name: flagDB, EnvVars: env("DB"), Usage: "database: a SQLite path, sqlite:PATH, or postgres://user@host/db (default: ./totpadm.db, a demo database created on first use)"},
+		&cli.StringFlag{Name: flagKeyFile, EnvVars: env("KEY_FILE"), Usage: "file holding the base64 encryption key (mode 0600); or set TOTPADM_KEY to the key itself"},
+		&cli.StringFlag{Name: flagIssuer, EnvVars: env("ISSUER"), Value: "totpadm", Usage: "issuer shown by authenticator apps above the account"},
+		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, EnvVars: env("OUTPUT"), Value: formatTable, Usage: "output format: table, json (one object per line) or csv"},
+		&cli.StringFlag{Name: flagActor, EnvVars: env("ACTOR"), Usage: "who is acting, for the audit log (default: $SUDO_USER, else the OS user)"},
+		&cli.StringFlag{Name: flagUsersTable, EnvVars: env("USERS_TABLE"), Value: models.DefaultUsersTable.Table, Usage: "the application's users table (may be schema.table)"},
+		&cli.StringFlag{Name: flagIDColumn, EnvVars: env("USER_ID_COLUMN"), Value: models.DefaultUsersTable.IDColumn, Usage: "users-table id column (integer, UUID or text)"},
+		&cli.StringFlag{Name: flagLoginColumn, EnvVars: env("USER_LOGIN_COLUMN"), Value: models.DefaultUsersTable.LoginColumn, Usage: "users-table login column"},
+		&cli.StringFlag{Name: flagEmailColumn, EnvVars: env("USER_EMAIL_COLUMN"), Usage: "users-table email column (optional)"},
+		&cli.StringFlag{Name: flagTablePrefix, EnvVars: env("TABLE_PREFIX"), Value: models.DefaultTablePrefix, Usage: "prefix of totpadm's own tables"},
+		&cli.IntFlag{Name: flagMaxFailures, EnvVars: env("MAX_FAILURES"), Value: 5, Usage: "consecutive failed codes before a lockout"},
+		&cli.DurationFlag{Name: flagLockout, EnvVars: env("LOCKOUT_DURATION"), Value: 15 * time.Minute, Usage: "how long a lockout lasts"},
+		&cli.IntFlag{Name: flagSkew, EnvVars: env("SKEW"), Value: 1, Usage: "time steps accepted either side of now"},
+		&cli.IntFlag{Name: flagBackupCount, EnvVars: env("BACKUP_CODES_COUNT"), Value: 10, Usage: "backup codes per user"},
+		&cli.DurationFlag{Name: flagBusyTimeout, EnvVars: env("BUSY_TIMEOUT"), Value: config.DefaultBusyTimeout, Usage: "SQLite: how long to wait for another writer"},
+	}
+}
+
+// defaultActor is $SUDO_USER (the person behind sudo), else the OS user.
+func (r *runner) defaultActor() string {
+	if u := r.streams.Getenv("SUDO_USER"); u != "" {
+		return u
+	}
+	if u, err := user.Current(); err == nil && u.Username != "" {
+		return u.Username
+	}
+	if u := r.streams.Getenv("USER"); u != "" {
+		return u
+	}
+	return "unknown"
+}

@@ -1,0 +1,114 @@
+package commands
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/totpadm/totpadm/models"
+)
+
+func (r *runner) disableCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "disable",
+		Usage:     "force-disable 2FA for locked-out users (deletes the secret and backup codes)",
+		ArgsUsage: "USER…",
+		Description: `Removes 2FA from each USER: deletes the TOTP credential and every backup code,
+and records who did it and why in the audit log. The user can then log in with
+the password alone until enrolled again. Asks for confirmation on a terminal;
+elsewhere --yes is required. A user without 2FA is reported as "not enrolled"
+and counts as done, so a bulk run can be repeated safely.
+
+Examples:
+   totpadm disable alice --reason "lost phone, ticket 4521"
+   totpadm disable --dry-run --reason "offboarding" --from-file leavers.txt
+   totpadm disable --yes --reason "offboarding" --from-file leavers.txt`,
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "reason", Usage: "why (required; recorded in the audit log)"},
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "report what would change, change nothing"},
+			fromFileFlag(),
+		},
+		Action: r.disable,
+	}
+}
+
+func (r *runner) disable(c *cli.Context) error {
+	reason := strings.TrimSpace(c.String("reason"))
+	if reason == "" {
+		return usagef("disable: --reason is required (it is recorded in the audit log)")
+	}
+	dryRun, yes := c.Bool("dry-run"), c.Bool("yes")
+	refs, err := r.userRefs(c, c.Args().Slice())
+	if err != nil {
+		return err
+	}
+	if !dryRun && !yes && !r.streams.Interactive {
+		return usagef("disable: not on a terminal, so totpadm cannot ask for confirmation: pass --yes (or --dry-run to preview)")
+	}
+	if !dryRun && !yes && c.String(flagFromFile) == "-" {
+		return usagef("disable: users come from stdin, so totpadm cannot ask for confirmation there: pass --yes")
+	}
+	sess, err := r.open(c, keyNone)
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+
+	if !dryRun && !yes {
+		names := make([]string, len(refs))
+		for i, ref := range refs {
+			names[i] = ref.String()
+		}
+		list := strings.Join(names, ", ")
+		if len(names) > 5 {
+			list = fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
+		}
+		fmt.Fprintf(r.streams.Err, "Disable 2FA for %s? This deletes the TOTP secret and backup codes. [y/N] ", terminalSafe(list))
+		answer, _ := bufio.NewReader(r.streams.In).ReadString('\n')
+		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+			fmt.Fprintln(r.streams.Err, "Nothing changed.")
+			return nil
+		}
+	}
+
+	rep := r.newReporter(sess.format)
+	for _, ref := range refs {
+		o := outcome{ref: ref}
+		user, err := sess.svc.LookupUser(c.Context, sess.db, ref)
+		if err != nil {
+			o.status, o.err = statusOf(err), fmt.Errorf("disable %s: %w", ref, err)
+			rep.report(o, "")
+			continue
+		}
+		o.user = user
+		if dryRun {
+			st, err := sess.svc.UserStatus(c.Context, sess.db, user)
+			switch {
+			case err != nil:
+				o.status, o.err = "error", err
+			case st.State == models.StatusDisabled:
+				o.status = "not enrolled"
+			default:
+				o.status = "would disable"
+			}
+			rep.report(o, fmt.Sprintf("%s: %s (dry run)", user, o.status))
+			continue
+		}
+		err = sess.svc.Disable(c.Context, sess.db, user, reason)
+		switch {
+		case errors.Is(err, models.ErrNotEnrolled):
+			// Already in the wanted state: done, so re-runs succeed.
+			o.status = "not enrolled"
+		case err != nil:
+			o.status, o.err = statusOf(err), err
+		default:
+			o.status = "disabled"
+		}
+		rep.report(o, fmt.Sprintf("%s: %s", user, o.status))
+	}
+	return rep.finish()
+}

@@ -1,0 +1,267 @@
+package commands
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/totpadm/totpadm/models"
+)
+
+// confirmAttempts is how often a person may retype a mistyped first code.
+const confirmAttempts = 3
+
+func (r *runner) enrollCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "enroll",
+		Usage:     "enroll users in 2FA: print the QR code, confirm the first code, print backup codes",
+		ArgsUsage: "USER…",
+		Description: `Creates a new TOTP secret for each USER (a login, or id:N), prints the QR code
+to scan with an authenticator app, the otpauth URI and the key for manual entry,
+then confirms the enrollment with the first code from the app and prints the
+backup codes. Nothing is saved until the code is confirmed.
+
+On a terminal, totpadm asks for the code. Elsewhere, pass --no-confirm to save
+the enrollment as pending (the first successful 'totpadm verify' activates it),
+or confirm a pending enrollment later with --code.
+
+Examples:
+   totpadm enroll alice
+   totpadm enroll --no-confirm -o json bob carol
+   totpadm enroll alice --code 123456      # confirm alice's pending enrollment
+   totpadm enroll --force alice            # replace a lost phone's enrollment`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Usage: "replace an existing enrollment (its secret and backup codes stop working)"},
+			&cli.BoolFlag{Name: "skip-enrolled", Usage: "leave users who already have 2FA as they are and report them as skipped"},
+			&cli.BoolFlag{Name: "no-confirm", Usage: "save as pending without a code; the first successful verify activates it"},
+			&cli.StringFlag{Name: "code", Usage: "confirm the user's pending enrollment with this `CODE` from the app"},
+			&cli.StringFlag{Name: "algorithm", Value: models.DefaultParams.Algorithm, Usage: "HMAC algorithm: SHA1, SHA256 or SHA512 (non-default values are ignored by Google and Microsoft Authenticator)"},
+			&cli.IntFlag{Name: "digits", Value: models.DefaultParams.Digits, Usage: "code length: 6, 7 or 8"},
+			&cli.IntFlag{Name: "period", Value: models.DefaultParams.Period, Usage: "seconds per code"},
+			fromFileFlag(),
+		},
+		Action: r.enroll,
+	}
+}
+
+type enrollMode int
+
+const (
+	enrollPrompt  enrollMode = iota // ask for the first code on the terminal
+	enrollPending                   // --no-confirm
+	enrollConfirm                   // --code: confirm an existing pending enrollment
+)
+
+func (r *runner) enroll(c *cli.Context) error {
+	mode := enrollPrompt
+	switch code := c.String("code"); {
+	case c.Bool("no-confirm") && code != "":
+		return usagef("enroll: --no-confirm and --code exclude each other")
+	case c.Bool("no-confirm"):
+		mode = enrollPending
+	case code != "":
+		if c.Bool("force") {
+			return usagef("enroll: --code confirms a pending enrollment and --force makes a new one; run --force first, then confirm")
+		}
+		mode = enrollConfirm
+	}
+	if c.Bool("force") && c.Bool("skip-enrolled") {
+		return usagef("enroll: --force and --skip-enrolled exclude each other")
+	}
+	params := models.Params{Algorithm: strings.ToUpper(c.String("algorithm")), Digits: c.Int("digits"), Period: c.Int("period")}
+	if err := params.Validate(); err != nil {
+		return usageError{fmt.Errorf("enroll: %w", err)}
+	}
+	st, err := r.settings(c)
+	if err != nil {
+		return err
+	}
+	if mode == enrollPrompt && !(r.streams.Interactive && st.format == formatTable) {
+		return usagef("enroll: not on a terminal, so totpadm cannot ask for the first code: pass --no-confirm (pending until the first successful verify) or confirm later with --code CODE")
+	}
+	refs, err := r.userRefs(c, c.Args().Slice())
+	if err != nil {
+		return err
+	}
+	if params.NonDefault() {
+		fmt.Fprintf(r.streams.Err, "totpadm: warning: %s, %d digits, %d s differs from SHA1, 6 digits, 30 s: Google and Microsoft Authenticator ignore these settings and will show wrong codes\n",
+			params.Algorithm, params.Digits, params.Period)
+	}
+	sess, err := r.open(c, keyRequired)
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+
+	e := &enrollment{r: r, c: c, sess: sess, params: params, mode: mode, stdin: bufio.NewReader(r.streams.In)}
+	rep := r.newReporter(sess.format, "state", "secret", "uri", "backup_codes")
+	for _, ref := range refs {
+		o := e.one(ref)
+		rep.report(o, "")
+	}
+	return rep.finish()
+}
+
+// enrollment carries one enroll run through its users.
+type enrollment struct {
+	r      *runner
+	c      *cli.Context
+	sess   *session
+	params models.Params
+	mode   enrollMode
+	stdin  *bufio.Reader
+}
+
+func (e *enrollment) one(ref models.UserRef) outcome {
+	ctx, db, svc := e.c.Context, e.sess.db, e.sess.svc
+	o := outcome{ref: ref}
+	user, err := svc.LookupUser(ctx, db, ref)
+	if err != nil {
+		o.status, o.err = statusOf(err), fmt.Errorf("enroll %s: %w", ref, err)
+		return o
+	}
+	o.user = user
+
+	if e.mode == enrollConfirm {
+		if _, err := svc.Confirm(ctx, db, user, e.c.String("code")); err != nil {
+			o.status, o.err = statusOf(err), err
+			return o
+		}
+		o.status = "confirmed"
+		o.extra = record{{"state", models.StatusEnabled}}
+		e.human("%s: enrollment confirmed; 2FA is enabled.\n", user)
+		return o
+	}
+
+	current, err := svc.UserStatus(ctx, db, user)
+	if err != nil {
+		o.status, o.err = "error", err
+		return o
+	}
+	if current.State != models.StatusDisabled && !e.c.Bool("force") {
+		if e.c.Bool("skip-enrolled") {
+			o.status = "skipped"
+			o.extra = record{{"state", current.State}}
+			e.human("%s: skipped, already enrolled (%s)\n", user, current.State)
+			return o
+		}
+		o.status = "already enrolled"
+		o.err = fmt.Errorf("enroll %s: %w (%s); use --force to replace the enrollment or --skip-enrolled to leave it", user, models.ErrAlreadyEnrolled, current.State)
+		return o
+	}
+
+	enr, err := svc.NewEnrollment(user, e.params)
+	if err != nil {
+		o.status, o.err = "error", err
+		return o
+	}
+	opts := models.EnrollOptions{Force: e.c.Bool("force")}
+	if e.mode == enrollPrompt {
+		if err := e.show(enr); err != nil {
+			o.status, o.err = "error", err
+			return o
+		}
+		code, err := e.prompt(enr)
+		if err != nil {
+			o.status, o.err = statusOf(err), fmt.Errorf("enroll %s: %w", user, err)
+			return o
+		}
+		opts.ConfirmCode = code
+	}
+	res, err := svc.Enroll(ctx, db, enr, opts)
+	if err != nil {
+		o.status, o.err = statusOf(err), err
+		return o
+	}
+	o.status = "enrolled"
+	o.extra = record{{"state", stateName(res.State)}, {"secret", enr.Secret()}, {"uri", enr.URI()}, {"backup_codes", res.BackupCodes}}
+	if e.mode == enrollPending {
+		if err := e.show(enr); err != nil {
+			o.status, o.err = "error", err
+			return o
+		}
+		e.human("%s: enrolled, pending until the first successful `totpadm verify %s CODE`.\n", user, user)
+	} else {
+		e.human("%s: confirmed; 2FA is enabled.\n", user)
+	}
+	e.showBackupCodes(res.BackupCodes)
+	return o
+}
+
+func stateName(s string) string {
+	if s == models.StateActive {
+		return models.StatusEnabled
+	}
+	return models.StatusPending
+}
+
+// human prints table-mode prose; JSON and CSV carry the same facts as fields.
+func (e *enrollment) human(format string, args ...any) {
+	if e.sess.format == formatTable {
+		fmt.Fprintf(e.r.streams.Out, format, args...)
+	}
+}
+
+// show prints what the person needs to add the account to an app.
+func (e *enrollment) show(enr *models.Enrollment) error {
+	if e.sess.format != formatTable {
+		return nil
+	}
+	w := e.r.streams.Out
+	fmt.Fprintf(w, "\nEnrolling %s (id %s). Scan this QR code with an authenticator app\n(Google Authenticator, Microsoft Authenticator, Authy, Duo, 1Password):\n\n",
+		terminalSafe(enr.User.String()), terminalSafe(enr.User.ID))
+	if err := writeQR(w, enr.URI(), e.r.streams.Color); err != nil {
+		return fmt.Errorf("print QR code: %w", err)
+	}
+	p := enr.Params
+	fmt.Fprintf(w, "\nOr add it by hand — time-based, %s, %d digits, every %d s:\n  Key:  %s\n  URI:  %s\n\n",
+		p.Algorithm, p.Digits, p.Period, enr.ManualEntryKey(), terminalSafe(enr.URI()))
+	return nil
+}
+
+// prompt asks for the first code until one matches, without saving
+// anything: an abandoned enrollment leaves no trace in the database.
+func (e *enrollment) prompt(enr *models.Enrollment) (string, error) {
+	svc := e.sess.svc
+	for attempt := 1; attempt <= confirmAttempts; attempt++ {
+		fmt.Fprintf(e.r.streams.Err, "Enter the %d-digit code the app shows for %s: ", enr.Params.Digits, terminalSafe(enr.User.String()))
+		line, err := e.stdin.ReadString('\n')
+		code := strings.TrimSpace(line)
+		if err != nil && (code == "" || !errors.Is(err, io.EOF)) {
+			fmt.Fprintln(e.r.streams.Err)
+			return "", usagef("no code entered; nothing was saved")
+		}
+		ok, err := svc.CheckCode(enr, code)
+		switch {
+		case errors.Is(err, models.ErrMalformedCode):
+			fmt.Fprintf(e.r.streams.Err, "That is not a %d-digit code.\n", enr.Params.Digits)
+		case err != nil:
+			return "", err
+		case ok:
+			return code, nil
+		default:
+			fmt.Fprintln(e.r.streams.Err, "That code does not match. Check that the phone's clock is set automatically, and wait for a fresh code.")
+		}
+	}
+	return "", fmt.Errorf("%w: %d wrong codes; nothing was saved, run enroll again", models.ErrCodeRejected, confirmAttempts)
+}
+
+func (e *enrollment) showBackupCodes(codes []string) {
+	if e.sess.format != formatTable {
+		return
+	}
+	w := e.r.streams.Out
+	fmt.Fprintf(w, "\nBackup codes — each works once, for when the phone is lost. Store them\nsomewhere safe now: they are not stored in readable form and will not be shown again.\n\n")
+	for i := 0; i < len(codes); i += 2 {
+		if i+1 < len(codes) {
+			fmt.Fprintf(w, "  %s    %s\n", codes[i], codes[i+1])
+		} else {
+			fmt.Fprintf(w, "  %s\n", codes[i])
+		}
+	}
+	fmt.Fprintln(w)
+}

@@ -1,0 +1,212 @@
+package commands
+
+import (
+	"bufio"
+	"encoding/csv"
+	"encoding/json"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+	"unicode"
+)
+
+// Output formats.
+const (
+	formatTable = "table"
+	formatJSON  = "json"
+	formatCSV   = "csv"
+)
+
+func parseFormat(s string) (string, error) {
+	switch s {
+	case formatTable, formatJSON, formatCSV:
+		return s, nil
+	}
+	return "", usagef("invalid --output %q: want table, json or csv", s)
+}
+
+// field is one named value of a record; records keep their field order in
+// every format, so a CSV header and a JSON object read the same way.
+type field struct {
+	key   string
+	value any
+}
+
+type record []field
+
+// recordWriter writes records as an aligned table, JSON lines or CSV.
+type recordWriter interface {
+	write(record) error
+	flush() error
+}
+
+func newRecordWriter(format string, w io.Writer, columns []string) recordWriter {
+	buf := bufio.NewWriterSize(w, 64<<10)
+	switch format {
+	case formatJSON:
+		return &jsonWriter{w: buf}
+	case formatCSV:
+		return &csvWriter{buf: buf, w: csv.NewWriter(buf), columns: columns}
+	default:
+		return &tableWriter{buf: buf, tw: tabwriter.NewWriter(buf, 0, 0, 2, ' ', 0), columns: columns}
+	}
+}
+
+type jsonWriter struct{ w *bufio.Writer }
+
+func (j *jsonWriter) write(r record) error {
+	j.w.WriteByte('{')
+	for i, f := range r {
+		if i > 0 {
+			j.w.WriteByte(',')
+		}
+		k, _ := json.Marshal(f.key)
+		j.w.Write(k)
+		j.w.WriteByte(':')
+		v, err := json.Marshal(jsonValue(f.value))
+		if err != nil {
+			return err
+		}
+		j.w.Write(v)
+	}
+	_, err := j.w.WriteString("}\n")
+	return err
+}
+
+func (j *jsonWriter) flush() error { return j.w.Flush() }
+
+func jsonValue(v any) any {
+	switch t := v.(type) {
+	case time.Time:
+		return t.UTC().Format(time.RFC3339)
+	case *time.Time:
+		if t == nil {
+			return nil
+		}
+		return t.UTC().Format(time.RFC3339)
+	}
+	return v
+}
+
+type csvWriter struct {
+	buf     *bufio.Writer
+	w       *csv.Writer
+	columns []string
+	started bool
+}
+
+func (c *csvWriter) write(r record) error {
+	if !c.started {
+		c.started = true
+		if err := c.w.Write(c.columns); err != nil {
+			return err
+		}
+	}
+	row := make([]string, len(r))
+	for i, f := range r {
+		row[i] = plainValue(f.value)
+	}
+	return c.w.Write(row)
+}
+
+func (c *csvWriter) flush() error {
+	if !c.started && len(c.columns) > 0 {
+		// An empty result still has a header, so a script sees the columns.
+		c.started = true
+		c.w.Write(c.columns)
+	}
+	c.w.Flush()
+	if err := c.w.Error(); err != nil {
+		return err
+	}
+	return c.buf.Flush()
+}
+
+// tableWriter aligns columns in batches: tabwriter holds everything until
+// Flush, and status must stream a million rows in constant memory.
+type tableWriter struct {
+	buf     *bufio.Writer
+	tw      *tabwriter.Writer
+	columns []string
+	rows    int
+}
+
+const tableBatch = 500
+
+func (t *tableWriter) write(r record) error {
+	if t.rows%tableBatch == 0 {
+		if t.rows > 0 {
+			t.tw.Flush()
+		}
+		header := make([]string, len(t.columns))
+		for i, c := range t.columns {
+			header[i] = strings.ToUpper(c)
+		}
+		if t.rows == 0 {
+			fmt.Fprintln(t.tw, strings.Join(header, "\t"))
+		}
+	}
+	t.rows++
+	cells := make([]string, len(r))
+	for i, f := range r {
+		cells[i] = terminalSafe(plainValue(f.value))
+		if cells[i] == "" {
+			cells[i] = "-"
+		}
+	}
+	_, err := fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
+	return err
+}
+
+func (t *tableWriter) flush() error {
+	if err := t.tw.Flush(); err != nil {
+		return err
+	}
+	return t.buf.Flush()
+}
+
+// plainValue renders a value for CSV and tables.
+func plainValue(v any) string {
+	switch t := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return t
+	case int:
+		return strconv.Itoa(t)
+	case int64:
+		return strconv.FormatInt(t, 10)
+	case bool:
+		return strconv.FormatBool(t)
+	case time.Time:
+		return t.UTC().Format(time.RFC3339)
+	case *time.Time:
+		if t == nil {
+			return ""
+		}
+		return t.UTC().Format(time.RFC3339)
+	case []string:
+		return strings.Join(t, " ")
+	}
+	return fmt.Sprint(v)
+}
+
+// terminalSafe escapes control characters so that a login crafted with
+// escape sequences cannot repaint or retitle a support engineer's terminal.
+func terminalSafe(s string) string {
+	clean := true
+	for _, r := range s {
+		if unicode.IsControl(r) || r == '\t' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
+}

@@ -1,0 +1,93 @@
+package config
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/totpadm/totpadm/models"
+)
+
+// Demo database defaults (SPEC §4).
+const (
+	DemoDBPath  = "totpadm.db"
+	DemoKeyFile = "totpadm.key"
+)
+
+// DemoUsers are the users of the demo database's users table.
+var DemoUsers = []struct{ Login, Email string }{
+	{"alice", "alice@example.com"},
+	{"bob", "bob@example.com"},
+	{"carol", "carol@example.com"},
+}
+
+// EnsureDemo creates the demo database at dbPath, with its key file at
+// keyPath, unless the database exists. It reports whether it created
+// anything. The database is built under a temporary name and linked into
+// place, so a concurrent run, or one killed halfway, never leaves a
+// half-built database behind.
+func EnsureDemo(ctx context.Context, dbPath, keyPath string, tables models.Tables) (bool, error) {
+	if _, err := os.Stat(dbPath); err == nil {
+		return false, nil
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return false, fmt.Errorf("%w: demo database %s: %w", ErrDatabase, dbPath, err)
+	}
+	if _, err := os.Stat(keyPath); errors.Is(err, fs.ErrNotExist) {
+		key, err := models.GenerateKey(rand.Reader)
+		if err != nil {
+			return false, err
+		}
+		if err := WriteKeyFile(keyPath, key); err != nil && !errors.Is(err, fs.ErrExist) {
+			return false, err
+		}
+	}
+
+	tmp, err := os.CreateTemp(filepath.Dir(dbPath), filepath.Base(dbPath)+".tmp-*")
+	if err != nil {
+		return false, fmt.Errorf("%w: create demo database: %w", ErrDatabase, err)
+	}
+	tmpPath := tmp.Name()
+	tmp.Close() // CreateTemp makes it 0600, which the database keeps.
+	defer os.Remove(tmpPath)
+
+	if err := buildDemo(ctx, tmpPath, tables); err != nil {
+		return false, fmt.Errorf("%w: create demo database: %w", ErrDatabase, err)
+	}
+	if err := os.Link(tmpPath, dbPath); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return false, nil // another process won the race; use its database
+		}
+		return false, fmt.Errorf("%w: create demo database: %w", ErrDatabase, err)
+	}
+	return true, nil
+}
+
+func buildDemo(ctx context.Context, path string, tables models.Tables) error {
+	db, err := Open(ctx, Target{Driver: "sqlite", Path: path}, OpenOptions{})
+	if err != nil {
+		return err
+	}
+	defer Close(db)
+	err = db.WithContext(ctx).Exec(`CREATE TABLE users (
+  id INTEGER PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  email TEXT
+)`).Error
+	if err != nil {
+		return err
+	}
+	for _, u := range DemoUsers {
+		if err := db.WithContext(ctx).Exec("INSERT INTO users (username, email) VALUES (?, ?)", u.Login, u.Email).Error; err != nil {
+			return err
+		}
+	}
+	if _, err := models.Migrate(ctx, db, tables, false); err != nil {
+		return err
+	}
+	// Fold the WAL back into the main file before it is linked into place.
+	return db.WithContext(ctx).Exec("PRAGMA wal_checkpoint(TRUNCATE)").Error
+}

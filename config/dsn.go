@@ -1,0 +1,108 @@
+// Package config turns flags, environment and files into a database
+// connection, an encryption key and the rules models.Service enforces.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+)
+
+// Target is a parsed --db value.
+type Target struct {
+	Driver string // "sqlite" or "postgres"
+	Path   string // SQLite file path
+	URL    string // PostgreSQL URL, as given
+}
+
+// ErrInvalidDSN marks a --db value that cannot be parsed.
+var ErrInvalidDSN = errors.New("invalid --db")
+
+// ParseTarget accepts a SQLite path, a sqlite: URL (sqlite:rel.db,
+// sqlite:///abs.db) or a postgres:// / postgresql:// URL.
+func ParseTarget(spec string) (Target, error) {
+	spec = strings.TrimSpace(spec)
+	if spec == "" {
+		return Target{}, fmt.Errorf("%w: empty", ErrInvalidDSN)
+	}
+	lower := strings.ToLower(spec)
+	switch {
+	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
+		u, err := url.Parse(spec)
+		if err != nil {
+			// url.Parse errors quote the input, password included.
+			return Target{}, fmt.Errorf("%w: not a valid PostgreSQL URL", ErrInvalidDSN)
+		}
+		if u.Host == "" && u.Query().Get("host") == "" {
+			return Target{}, fmt.Errorf("%w: PostgreSQL URL %s has no host", ErrInvalidDSN, RedactURL(spec))
+		}
+		return Target{Driver: "postgres", URL: spec}, nil
+	case strings.HasPrefix(lower, "sqlite:"):
+		path := spec[len("sqlite:"):]
+		path = strings.TrimPrefix(path, "//")
+		if path == "" {
+			return Target{}, fmt.Errorf("%w: sqlite: URL has no path", ErrInvalidDSN)
+		}
+		return Target{Driver: "sqlite", Path: path}, nil
+	case strings.Contains(spec, "://"):
+		scheme, _, _ := strings.Cut(spec, "://")
+		return Target{}, fmt.Errorf("%w: unsupported scheme %q (want a SQLite path, sqlite:, or postgres://)", ErrInvalidDSN, scheme)
+	}
+	return Target{Driver: "sqlite", Path: spec}, nil
+}
+
+// String is the target for messages, never with a password.
+func (t Target) String() string {
+	if t.Driver == "postgres" {
+		return RedactURL(t.URL)
+	}
+	return t.Path
+}
+
+// Password is the database password in the target, if any, so that it can
+// be scrubbed from error text produced by drivers.
+func (t Target) Password() string {
+	if t.Driver != "postgres" {
+		return ""
+	}
+	u, err := url.Parse(t.URL)
+	if err != nil {
+		return ""
+	}
+	if p, ok := u.User.Password(); ok {
+		return p
+	}
+	return u.Query().Get("password")
+}
+
+// RedactURL replaces the password of a URL, in the user info or in a
+// password= parameter, with "xxxxx".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "(unparseable URL)"
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	return u.Redacted()
+}
+
+// Redact removes secret from msg wherever it appears, including in the
+// URL-escaped form a driver might echo back.
+func Redact(msg, secret string) string {
+	if secret == "" {
+		return msg
+	}
+	msg = strings.ReplaceAll(msg, secret, "xxxxx")
+	if esc := url.QueryEscape(secret); esc != secret {
+		msg = strings.ReplaceAll(msg, esc, "xxxxx")
+	}
+	if esc := url.PathEscape(secret); esc != secret {
+		msg = strings.ReplaceAll(msg, esc, "xxxxx")
+	}
+	return msg
+}

@@ -1,0 +1,128 @@
+package config
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"gorm.io/driver/postgres"
+	"gorm.io/driver/sqlite"
+	"gorm.io/gorm"
+	"gorm.io/gorm/logger"
+)
+
+// ErrDatabase marks a failure to reach or open the database.
+var ErrDatabase = errors.New("database")
+
+// DefaultBusyTimeout is how long a SQLite writer waits for another one.
+const DefaultBusyTimeout = 10 * time.Second
+
+// OpenOptions tune the connection.
+type OpenOptions struct {
+	BusyTimeout time.Duration // SQLite; default DefaultBusyTimeout
+	// Create allows a missing SQLite file to be created (demo database
+	// only): a mistyped --db must fail, not yield an empty database.
+	Create bool
+}
+
+// Open connects to the target. Errors never contain the password.
+func Open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
+	db, err := open(ctx, t, opt)
+	if err != nil {
+		return nil, fmt.Errorf("%w: open %s: %s", ErrDatabase, t, Redact(err.Error(), t.Password()))
+	}
+	return db, nil
+}
+
+func open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
+	cfg := &gorm.Config{
+		// GORM's logger prints SQL with its arguments: ciphertexts, hashes,
+		// and on failure whatever the statement held. Nothing may leak.
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+	}
+	var dialector gorm.Dialector
+	switch t.Driver {
+	case "sqlite":
+		if !opt.Create {
+			info, err := os.Stat(t.Path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, errors.New("no such file (totpadm never creates a database at a --db path; check the path)")
+			}
+			if err != nil {
+				return nil, err
+			}
+			if info.IsDir() {
+				return nil, errors.New("is a directory")
+			}
+		}
+		dialector = sqlite.Open(sqliteDSN(t.Path, opt))
+	case "postgres":
+		dialector = postgres.New(postgres.Config{DSN: postgresDSN(t.URL)})
+	default:
+		return nil, fmt.Errorf("unsupported driver %q", t.Driver)
+	}
+	db, err := gorm.Open(dialector, cfg)
+	if err != nil {
+		return nil, err
+	}
+	sqlDB, err := db.DB()
+	if err != nil {
+		return nil, err
+	}
+	if t.Driver == "sqlite" {
+		// One connection: SQLite has one writer anyway, and a single
+		// connection keeps the WAL and busy-timeout pragmas in one place.
+		sqlDB.SetMaxOpenConns(1)
+	}
+	if err := sqlDB.PingContext(ctx); err != nil {
+		sqlDB.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// sqliteDSN builds a file: URI. mode=rw (or rwc) stops SQLite from creating
+// a file we were not asked to create; _txlock=immediate takes the write lock
+// at BEGIN, so a read-then-write transaction waits on the busy timeout
+// instead of failing with "database is locked" when it upgrades.
+func sqliteDSN(path string, opt OpenOptions) string {
+	busy := opt.BusyTimeout
+	if busy <= 0 {
+		busy = DefaultBusyTimeout
+	}
+	mode := "rw"
+	if opt.Create {
+		mode = "rwc"
+	}
+	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
+	return fmt.Sprintf("file:%s?mode=%s&_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_foreign_keys=1",
+		escaped, mode, busy.Milliseconds())
+}
+
+// postgresDSN adds a connect timeout unless one is given, so an unreachable
+// server fails in seconds rather than hanging a support session.
+func postgresDSN(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return raw
+	}
+	q := u.Query()
+	if !q.Has("connect_timeout") {
+		q.Set("connect_timeout", "5")
+		u.RawQuery = q.Encode()
+	}
+	return u.String()
+}
+
+// Close releases the connection pool.
+func Close(db *gorm.DB) {
+	if sqlDB, err := db.DB(); err == nil {
+		sqlDB.Close()
+	}
+}

@@ -1,0 +1,42 @@
+package models
+
+import "errors"
+
+// Sentinel errors. Callers classify failures with errors.Is; the command
+// layer maps each class to one of the documented exit codes.
+var (
+	// ErrUserNotFound: no row in the application's users table matches.
+	ErrUserNotFound = errors.New("user not found")
+	// ErrNotEnrolled: the user exists but has no 2FA credential.
+	ErrNotEnrolled = errors.New("not enrolled in 2FA")
+	// ErrAlreadyEnrolled: enroll without Force on a user who has a credential.
+	ErrAlreadyEnrolled = errors.New("already enrolled")
+
+	// ErrCodeRejected is the parent of every "the code did not get the user
+	// in" outcome; ErrReplayed and ErrLocked wrap it.
+	ErrCodeRejected = errors.New("code rejected")
+	ErrReplayed     = &rejection{"code already used (each time step and backup code is accepted once)"}
+	ErrLocked       = &rejection{"2FA locked after too many failed codes"}
+	ErrPending      = &rejection{"enrollment is pending: confirm it with a code from the authenticator app, not a backup code"}
+
+	// ErrMalformedCode: the input is neither a well-formed TOTP code nor a
+	// well-formed backup code. It is usage, not a failed guess, so it does
+	// not count towards the lockout.
+	ErrMalformedCode = errors.New("malformed code")
+	// ErrInvalidUserRef: a user reference that cannot name anybody.
+	ErrInvalidUserRef = errors.New("invalid user reference")
+
+	// ErrNoKey: a secret must be sealed or opened and no key is configured.
+	ErrNoKey = errors.New("no encryption key configured: create one with `totpadm keygen --out totpadm.key` and pass --key-file totpadm.key (or set TOTPADM_KEY)")
+	// ErrWrongKey: the configured key cannot open a stored secret.
+	ErrWrongKey = errors.New("the configured key cannot decrypt this secret (wrong TOTPADM_KEY or key file?)")
+	// ErrSchemaMissing / ErrSchemaVersion: totpadm's tables are absent or
+	// at a version this binary does not speak.
+	ErrSchemaMissing = errors.New("totpadm's tables do not exist in this database: run `totpadm migrate`")
+	ErrSchemaVersion = errors.New("schema version mismatch")
+)
+
+type rejection struct{ msg string }
+
+func (r *rejection) Error() string        { return r.msg }
+func (r *rejection) Is(target error) bool { return target == ErrCodeRejected }

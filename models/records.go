@@ -1,0 +1,64 @@
+package models
+
+import "time"
+
+// Credential states as stored.
+const (
+	StatePending = "pending"
+	StateActive  = "active"
+)
+
+// Credential is one enrolled user's TOTP secret and verification state.
+type Credential struct {
+	UserID      string `gorm:"primaryKey"`
+	Secret      []byte // AES-256-GCM, bound to UserID
+	KeyID       string
+	Algorithm   string
+	Digits      int
+	Period      int
+	State       string
+	CreatedAt   time.Time
+	ActivatedAt *time.Time
+	LastUsedAt  *time.Time
+	LastStep    int64 // last accepted time step; -1 before the first
+	Failures    int   // consecutive failed verifications
+	LockedUntil *time.Time
+	EnrolledBy  string
+}
+
+func (c *Credential) params() Params {
+	return Params{Algorithm: c.Algorithm, Digits: c.Digits, Period: c.Period}
+}
+
+// BackupCode is one single-use recovery code, stored only as a salted hash.
+type BackupCode struct {
+	ID        int64 `gorm:"primaryKey"`
+	UserID    string
+	Salt      []byte
+	Hash      []byte
+	CreatedAt time.Time
+	UsedAt    *time.Time
+}
+
+// AuditEntry is one recorded action. It never holds a secret, a code or a
+// hash: only who did what to whom, and how it ended.
+type AuditEntry struct {
+	ID        int64 `gorm:"primaryKey"`
+	At        time.Time
+	Actor     string
+	Host      string
+	Action    string
+	UserID    string
+	UserLogin string
+	Outcome   string
+	Reason    string
+}
+
+// Audit actions.
+const (
+	ActionEnroll      = "enroll"
+	ActionVerify      = "verify"
+	ActionBackupCodes = "backup-codes"
+	ActionDisable     = "disable"
+	ActionUnlock      = "unlock"
+)
