@@ -46,4 +46,3 @@ func (rep *reporter) finish() error {
 	}
 	return rep.tally.result()
 }
-
