@@ -169,3 +169,14 @@ func ManualEntryKey(secret []byte) string {
 	}
 	return b.String()
 }
+
+// DecodeSecret reads a base32 secret as apps show it: any case, spaces and
+// padding optional.
+func DecodeSecret(s string) ([]byte, error) {
+	s = strings.ToUpper(strings.NewReplacer(" ", "", "-", "", "=", "").Replace(s))
+	raw, err := secretEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("secret is not valid base32: %w", err)
+	}
+	return raw, nil
+}
