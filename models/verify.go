@@ -188,18 +188,28 @@ func (s *Service) verifyTOTP(tx *gorm.DB, user User, cred *Credential, code stri
 }
 
 func (s *Service) verifyBackup(tx *gorm.DB, user User, cred *Credential, code string, now time.Time, out *verifyOutcome) error {
+	// Used codes are read too: a used code typed again is a replay, not a
+	// guess, and must not count towards the lockout.
 	var codes []BackupCode
-	if err := tx.Table(s.cfg.Tables.BackupCodes).Where("user_id = ? AND used_at IS NULL", cred.UserID).Find(&codes).Error; err != nil {
+	if err := tx.Table(s.cfg.Tables.BackupCodes).Where("user_id = ?", cred.UserID).Find(&codes).Error; err != nil {
 		return fmt.Errorf("read backup codes: %w", err)
 	}
 	var match *BackupCode
+	unused := 0
 	for i := range codes {
+		if codes[i].UsedAt == nil {
+			unused++
+		}
 		if backupCodeMatches(codes[i].Salt, codes[i].Hash, code) && match == nil {
 			match = &codes[i]
 		}
 	}
 	if match == nil {
 		return s.recordFailure(tx, user, cred, now, out)
+	}
+	if match.UsedAt != nil {
+		out.rejected = fmt.Errorf("%w: backup code already used at %s", ErrReplayed, match.UsedAt.UTC().Format(time.RFC3339))
+		return s.audit(tx, ActionVerify, user, "replayed (backup code)", "")
 	}
 	// Conditional on used_at IS NULL: of concurrent attempts with one code,
 	// exactly one marks it used. A regeneration that deleted the row first
@@ -217,7 +227,7 @@ func (s *Service) verifyBackup(tx *gorm.DB, user User, cred *Credential, code st
 	if err != nil {
 		return fmt.Errorf("record accepted code: %w", err)
 	}
-	out.result = VerifyResult{Method: MethodBackup, BackupCodesLeft: len(codes) - 1}
+	out.result = VerifyResult{Method: MethodBackup, BackupCodesLeft: unused - 1}
 	return s.audit(tx, ActionVerify, user, "ok (backup code)", "")
 }
 
