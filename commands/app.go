@@ -86,6 +86,7 @@ func (r *runner) oneLine(msg string) string {
 }
 
 func (r *runner) newApp() *cli.App {
+	flags := fileBackedFlags(globalFlags())
 	app := &cli.App{
 		Name:  "totpadm",
 		Usage: "manage TOTP two-factor authentication in an application's user database",
@@ -105,7 +106,8 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 		Reader:               r.streams.In,
 		Writer:               r.streams.Out,
 		ErrWriter:            r.streams.Err,
-		Flags:                globalFlags(),
+		Flags:                flags,
+		Before:               loadConfigFile(flags),
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
 		Suggest:              true,

@@ -1,0 +1,86 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+	"github.com/urfave/cli/v2/altsrc"
+)
+
+const flagConfig = "config"
+
+// defaultConfigFiles are tried in order when --config is not given; the
+// first that exists is used.
+var defaultConfigFiles = []string{"/etc/totpadm/config.toml", "totpadm.toml"}
+
+// ErrConfig marks an unreadable or invalid configuration file.
+var ErrConfig = errors.New("configuration")
+
+// fileBackedFlags makes every global flag settable from the config file,
+// under its own name: precedence is flag, then environment, then file,
+// then default (altsrc skips flags already set by the first two).
+func fileBackedFlags(flags []cli.Flag) []cli.Flag {
+	out := make([]cli.Flag, 0, len(flags)+1)
+	out = append(out, &cli.StringFlag{Name: flagConfig, EnvVars: env("CONFIG"), Usage: "configuration `FILE` (TOML, or YAML by .yaml/.yml); default /etc/totpadm/config.toml, then ./totpadm.toml, when present"})
+	for _, f := range flags {
+		switch t := f.(type) {
+		case *cli.StringFlag:
+			out = append(out, altsrc.NewStringFlag(t))
+		case *cli.IntFlag:
+			out = append(out, altsrc.NewIntFlag(t))
+		case *cli.DurationFlag:
+			out = append(out, altsrc.NewDurationFlag(t))
+		case *cli.BoolFlag:
+			out = append(out, altsrc.NewBoolFlag(t))
+		default:
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// loadConfigFile applies the configuration file, if any, to the flags.
+func loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
+	return func(c *cli.Context) error {
+		path, explicit := c.String(flagConfig), c.IsSet(flagConfig)
+		if !explicit {
+			for _, candidate := range defaultConfigFiles {
+				if _, err := os.Stat(candidate); err == nil {
+					path = candidate
+					break
+				}
+			}
+		}
+		if path == "" {
+			return nil
+		}
+		if _, err := os.Stat(path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return fmt.Errorf("%w: config file %s does not exist", ErrConfig, path)
+			}
+			return fmt.Errorf("%w: %w", ErrConfig, err)
+		}
+		var (
+			src altsrc.InputSourceContext
+			err error
+		)
+		switch strings.ToLower(filepath.Ext(path)) {
+		case ".yaml", ".yml":
+			src, err = altsrc.NewYamlSourceFromFile(path)
+		default:
+			src, err = altsrc.NewTomlSourceFromFile(path)
+		}
+		if err != nil {
+			return fmt.Errorf("%w: config file %s: %s", ErrConfig, path, strings.Join(strings.Fields(err.Error()), " "))
+		}
+		if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
+			return fmt.Errorf("%w: config file %s: %w", ErrConfig, path, err)
+		}
+		return nil
+	}
+}
