@@ -53,7 +53,7 @@ func Run(ctx context.Context, args []string, s Streams) int {
 	s.defaults()
 	r := &runner{streams: s}
 	app := r.newApp()
-	err := app.RunContext(ctx, args)
+	err := app.RunContext(ctx, hoistGlobalFlags(args, app.Flags, app.Commands))
 	if err == nil {
 		return ExitOK
 	}

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/totpadm/totpadm/models"
 )
 
 func (r *runner) backupCodesCommand() *cli.Command {
@@ -35,26 +37,23 @@ func (r *runner) backupCodes(c *cli.Context) error {
 	}
 	defer sess.close()
 
-	rep := r.newReporter(sess.format, "backup_codes")
-	for _, ref := range refs {
-		o := outcome{ref: ref}
-		user, err := sess.svc.LookupUser(c.Context, sess.db, ref)
-		if err != nil {
-			o.status, o.err = statusOf(err), fmt.Errorf("backup-codes %s: %w", ref, err)
-			rep.report(o, "")
-			continue
-		}
-		o.user = user
-		codes, err := sess.svc.RegenerateBackupCodes(c.Context, sess.db, user)
-		if err != nil {
-			o.status, o.err = statusOf(err), err
-			rep.report(o, "")
-			continue
-		}
-		o.status = "regenerated"
-		o.extra = record{{"backup_codes", codes}}
-		rep.report(o, fmt.Sprintf("%s: new backup codes (the old ones no longer work); each works once, shown only now:\n  %s\n",
-			user, strings.Join(codes, "\n  ")))
+	res, err := r.resolve(c, sess, refs)
+	if err != nil {
+		return err
 	}
-	return rep.finish()
+	out := r.inOrder(r.newReporter(sess.format, "backup_codes"), res, "backup-codes")
+	err = sess.svc.RegenerateMany(c.Context, sess.db, res.foundUsers(), models.BulkOptions{}, func(j int, codes []string, err error) {
+		i := res.found[j]
+		o := outcome{ref: refs[i], user: res.users[i], status: "regenerated", err: err}
+		if err != nil {
+			o.status = statusOf(err)
+		}
+		o.extra = record{{"backup_codes", codes}}
+		out.put(i, o, fmt.Sprintf("%s: new backup codes (the old ones no longer work); each works once, shown only now:\n  %s\n",
+			o.user, strings.Join(codes, "\n  ")))
+	})
+	if err != nil {
+		return err
+	}
+	return out.finish()
 }

@@ -75,40 +75,38 @@ func (r *runner) disable(c *cli.Context) error {
 		}
 	}
 
-	rep := r.newReporter(sess.format)
-	for _, ref := range refs {
-		o := outcome{ref: ref}
-		user, err := sess.svc.LookupUser(c.Context, sess.db, ref)
-		if err != nil {
-			o.status, o.err = statusOf(err), fmt.Errorf("disable %s: %w", ref, err)
-			rep.report(o, "")
-			continue
-		}
-		o.user = user
-		if dryRun {
-			st, err := sess.svc.UserStatus(c.Context, sess.db, user)
+	res, err := r.resolve(c, sess, refs)
+	if err != nil {
+		return err
+	}
+	out := r.inOrder(r.newReporter(sess.format), res, "disable")
+	if dryRun {
+		for _, i := range res.found {
+			o := outcome{ref: refs[i], user: res.users[i], status: "would disable"}
+			st, err := sess.svc.UserStatus(c.Context, sess.db, res.users[i])
 			switch {
 			case err != nil:
 				o.status, o.err = "error", err
 			case st.State == models.StatusDisabled:
 				o.status = "not enrolled"
-			default:
-				o.status = "would disable"
 			}
-			rep.report(o, fmt.Sprintf("%s: %s (dry run)", user, o.status))
-			continue
+			out.put(i, o, fmt.Sprintf("%s: %s (dry run)", o.user, o.status))
 		}
-		err = sess.svc.Disable(c.Context, sess.db, user, reason)
+		return out.finish()
+	}
+	err = sess.svc.DisableMany(c.Context, sess.db, res.foundUsers(), reason, models.BulkOptions{}, func(j int, err error) {
+		i := res.found[j]
+		o := outcome{ref: refs[i], user: res.users[i], status: "disabled"}
 		switch {
 		case errors.Is(err, models.ErrNotEnrolled):
-			// Already in the wanted state: done, so re-runs succeed.
-			o.status = "not enrolled"
+			o.status = "not enrolled" // already in the wanted state: done, so re-runs succeed
 		case err != nil:
 			o.status, o.err = statusOf(err), err
-		default:
-			o.status = "disabled"
 		}
-		rep.report(o, fmt.Sprintf("%s: %s", user, o.status))
+		out.put(i, o, fmt.Sprintf("%s: %s", o.user, o.status))
+	})
+	if err != nil {
+		return err
 	}
-	return rep.finish()
+	return out.finish()
 }

@@ -39,6 +39,7 @@ Examples:
 			&cli.BoolFlag{Name: "skip-enrolled", Usage: "leave users who already have 2FA as they are and report them as skipped"},
 			&cli.BoolFlag{Name: "no-confirm", Usage: "save as pending without a code; the first successful verify activates it"},
 			&cli.StringFlag{Name: "code", Usage: "confirm the user's pending enrollment with this `CODE` from the app"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "report what would change, change nothing"},
 			&cli.StringFlag{Name: "algorithm", Value: models.DefaultParams.Algorithm, Usage: "HMAC algorithm: SHA1, SHA256 or SHA512 (non-default values are ignored by Google and Microsoft Authenticator)"},
 			&cli.IntFlag{Name: "digits", Value: models.DefaultParams.Digits, Usage: "code length: 6, 7 or 8"},
 			&cli.IntFlag{Name: "period", Value: models.DefaultParams.Period, Usage: "seconds per code"},
@@ -98,12 +99,90 @@ func (r *runner) enroll(c *cli.Context) error {
 	defer sess.close()
 
 	e := &enrollment{r: r, c: c, sess: sess, params: params, mode: mode, stdin: bufio.NewReader(r.streams.In)}
-	rep := r.newReporter(sess.format, "state", "secret", "uri", "backup_codes")
-	for _, ref := range refs {
-		o := e.one(ref)
-		rep.report(o, "")
+	res, err := r.resolve(c, sess, refs)
+	if err != nil {
+		return err
 	}
-	return rep.finish()
+	out := r.inOrder(r.newReporter(sess.format, "state", "secret", "uri", "backup_codes"), res, "enroll")
+	switch {
+	case c.Bool("dry-run"):
+		for _, i := range res.found {
+			o, human := e.dryRun(refs[i], res.users[i])
+			out.put(i, o, human)
+		}
+	case mode == enrollPending:
+		if err := e.many(res, out); err != nil {
+			return err
+		}
+	default:
+		for _, i := range res.found {
+			out.put(i, e.one(refs[i], res.users[i]), "")
+		}
+	}
+	return out.finish()
+}
+
+// options are the models options every path shares.
+func (e *enrollment) options() models.EnrollOptions {
+	return models.EnrollOptions{Force: e.c.Bool("force"), SkipEnrolled: e.c.Bool("skip-enrolled")}
+}
+
+// many saves pending enrollments for all found users in batches.
+func (e *enrollment) many(res *resolved, out *inOrder) error {
+	users := res.foundUsers()
+	enrollments := make([]*models.Enrollment, len(users))
+	for j, u := range users {
+		enr, err := e.sess.svc.NewEnrollment(u, e.params)
+		if err != nil {
+			return err
+		}
+		enrollments[j] = enr
+	}
+	return e.sess.svc.EnrollMany(e.c.Context, e.sess.db, enrollments, e.options(), models.BulkOptions{}, func(j int, saved models.EnrollResult, err error) {
+		i := res.found[j]
+		enr := enrollments[j]
+		o := outcome{ref: res.refs[i], user: users[j]}
+		switch {
+		case err != nil:
+			o.status, o.err = statusOf(err), err
+			if errors.Is(err, models.ErrAlreadyEnrolled) {
+				o.err = fmt.Errorf("%w or --skip-enrolled to leave it", err)
+			}
+		case saved.Skipped:
+			o.status = "skipped"
+			o.extra = record{{"state", stateName(saved.State)}}
+			e.human("%s: skipped, already enrolled (%s)\n", users[j], stateName(saved.State))
+		default:
+			o.status = "enrolled"
+			o.extra = record{{"state", stateName(saved.State)}, {"secret", enr.Secret()}, {"uri", enr.URI()}, {"backup_codes", saved.BackupCodes}}
+			if err := e.show(enr); err != nil {
+				o.status, o.err = "error", err
+				break
+			}
+			e.human("%s: enrolled, pending until the first successful `totpadm verify %s CODE`.\n", users[j], users[j])
+			e.showBackupCodes(saved.BackupCodes)
+		}
+		out.put(i, o, "")
+	})
+}
+
+// dryRun reports what enroll would do for user without changing anything.
+func (e *enrollment) dryRun(ref models.UserRef, user models.User) (outcome, string) {
+	o := outcome{ref: ref, user: user, status: "would enroll"}
+	st, err := e.sess.svc.UserStatus(e.c.Context, e.sess.db, user)
+	switch {
+	case err != nil:
+		o.status, o.err = "error", err
+	case st.State == models.StatusDisabled:
+	case e.c.Bool("skip-enrolled"):
+		o.status = "skipped"
+	case e.c.Bool("force"):
+		o.status = "would replace"
+	default:
+		o.status = "already enrolled"
+		o.err = fmt.Errorf("enroll %s: %w (%s); use --force to replace the enrollment or --skip-enrolled to leave it", user, models.ErrAlreadyEnrolled, st.State)
+	}
+	return o, fmt.Sprintf("%s: %s (dry run)", user, o.status)
 }
 
 // enrollment carries one enroll run through its users.
@@ -116,27 +195,32 @@ type enrollment struct {
 	stdin  *bufio.Reader
 }
 
-func (e *enrollment) one(ref models.UserRef) outcome {
-	ctx, db, svc := e.c.Context, e.sess.db, e.sess.svc
-	o := outcome{ref: ref}
-	user, err := svc.LookupUser(ctx, db, ref)
-	if err != nil {
-		o.status, o.err = statusOf(err), fmt.Errorf("enroll %s: %w", ref, err)
-		return o
-	}
-	o.user = user
-
+// one enrolls a single user interactively, or confirms a pending
+// enrollment with --code.
+func (e *enrollment) one(ref models.UserRef, user models.User) outcome {
 	if e.mode == enrollConfirm {
-		if _, err := svc.Confirm(ctx, db, user, e.c.String("code")); err != nil {
-			o.status, o.err = statusOf(err), err
-			return o
-		}
-		o.status = "confirmed"
-		o.extra = record{{"state", models.StatusEnabled}}
-		e.human("%s: enrollment confirmed; 2FA is enabled.\n", user)
+		return e.confirm(ref, user)
+	}
+	return e.interactive(ref, user)
+}
+
+func (e *enrollment) confirm(ref models.UserRef, user models.User) outcome {
+	o := outcome{ref: ref, user: user}
+	if _, err := e.sess.svc.Confirm(e.c.Context, e.sess.db, user, e.c.String("code")); err != nil {
+		o.status, o.err = statusOf(err), err
 		return o
 	}
+	o.status = "confirmed"
+	o.extra = record{{"state", models.StatusEnabled}}
+	e.human("%s: enrollment confirmed; 2FA is enabled.\n", user)
+	return o
+}
 
+// interactive shows the QR code, asks for the first code, and saves the
+// enrollment only once that code matches.
+func (e *enrollment) interactive(ref models.UserRef, user models.User) outcome {
+	ctx, db, svc := e.c.Context, e.sess.db, e.sess.svc
+	o := outcome{ref: ref, user: user}
 	current, err := svc.UserStatus(ctx, db, user)
 	if err != nil {
 		o.status, o.err = "error", err
@@ -159,35 +243,32 @@ func (e *enrollment) one(ref models.UserRef) outcome {
 		o.status, o.err = "error", err
 		return o
 	}
-	opts := models.EnrollOptions{Force: e.c.Bool("force")}
-	if e.mode == enrollPrompt {
-		if err := e.show(enr); err != nil {
-			o.status, o.err = "error", err
-			return o
-		}
-		code, err := e.prompt(enr)
-		if err != nil {
-			o.status, o.err = statusOf(err), fmt.Errorf("enroll %s: %w", user, err)
-			return o
-		}
-		opts.ConfirmCode = code
+	if err := e.show(enr); err != nil {
+		o.status, o.err = "error", err
+		return o
 	}
+	code, err := e.prompt(enr)
+	if err != nil {
+		o.status, o.err = statusOf(err), fmt.Errorf("enroll %s: %w", user, err)
+		return o
+	}
+	opts := e.options()
+	opts.ConfirmCode = code
 	res, err := svc.Enroll(ctx, db, enr, opts)
 	if err != nil {
 		o.status, o.err = statusOf(err), err
 		return o
 	}
+	if res.Skipped {
+		// Enrolled by someone else while the code was being typed.
+		o.status = "skipped"
+		o.extra = record{{"state", stateName(res.State)}}
+		e.human("%s: skipped, enrolled meanwhile by someone else (%s)\n", user, stateName(res.State))
+		return o
+	}
 	o.status = "enrolled"
 	o.extra = record{{"state", stateName(res.State)}, {"secret", enr.Secret()}, {"uri", enr.URI()}, {"backup_codes", res.BackupCodes}}
-	if e.mode == enrollPending {
-		if err := e.show(enr); err != nil {
-			o.status, o.err = "error", err
-			return o
-		}
-		e.human("%s: enrolled, pending until the first successful `totpadm verify %s CODE`.\n", user, user)
-	} else {
-		e.human("%s: confirmed; 2FA is enabled.\n", user)
-	}
+	e.human("%s: confirmed; 2FA is enabled.\n", user)
 	e.showBackupCodes(res.BackupCodes)
 	return o
 }

@@ -105,11 +105,7 @@ func (c *csvWriter) write(r record) error {
 			return err
 		}
 	}
-	row := make([]string, len(r))
-	for i, f := range r {
-		row[i] = plainValue(f.value)
-	}
-	return c.w.Write(row)
+	return c.w.Write(byColumn(c.columns, r, func(v any) string { return plainValue(v) }))
 }
 
 func (c *csvWriter) flush() error {
@@ -150,13 +146,12 @@ func (t *tableWriter) write(r record) error {
 		}
 	}
 	t.rows++
-	cells := make([]string, len(r))
-	for i, f := range r {
-		cells[i] = terminalSafe(plainValue(f.value))
-		if cells[i] == "" {
-			cells[i] = "-"
+	cells := byColumn(t.columns, r, func(v any) string {
+		if s := terminalSafe(plainValue(v)); s != "" {
+			return s
 		}
-	}
+		return "-"
+	})
 	_, err := fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
 	return err
 }
@@ -166,6 +161,23 @@ func (t *tableWriter) flush() error {
 		return err
 	}
 	return t.buf.Flush()
+}
+
+// byColumn lays r out in the order of columns, so every row has every
+// column even when a record (say, a user not found) has fewer fields.
+func byColumn(columns []string, r record, render func(any) string) []string {
+	out := make([]string, len(columns))
+	for i, c := range columns {
+		var v any
+		for _, f := range r {
+			if f.key == c {
+				v = f.value
+				break
+			}
+		}
+		out[i] = render(v)
+	}
+	return out
 }
 
 // plainValue renders a value for CSV and tables.

@@ -4,6 +4,8 @@ import (
 	"fmt"
 
 	"github.com/urfave/cli/v2"
+
+	"github.com/totpadm/totpadm/models"
 )
 
 func (r *runner) unlockCommand() *cli.Command {
@@ -33,26 +35,24 @@ func (r *runner) unlock(c *cli.Context) error {
 	}
 	defer sess.close()
 
-	rep := r.newReporter(sess.format)
-	for _, ref := range refs {
-		o := outcome{ref: ref}
-		user, err := sess.svc.LookupUser(c.Context, sess.db, ref)
-		if err != nil {
-			o.status, o.err = statusOf(err), fmt.Errorf("unlock %s: %w", ref, err)
-			rep.report(o, "")
-			continue
-		}
-		o.user = user
-		wasLocked, err := sess.svc.Unlock(c.Context, sess.db, user)
+	res, err := r.resolve(c, sess, refs)
+	if err != nil {
+		return err
+	}
+	out := r.inOrder(r.newReporter(sess.format), res, "unlock")
+	err = sess.svc.UnlockMany(c.Context, sess.db, res.foundUsers(), models.BulkOptions{}, func(j int, wasLocked bool, err error) {
+		i := res.found[j]
+		o := outcome{ref: refs[i], user: res.users[i], status: "not locked"}
 		switch {
 		case err != nil:
 			o.status, o.err = statusOf(err), err
 		case wasLocked:
 			o.status = "unlocked"
-		default:
-			o.status = "not locked"
 		}
-		rep.report(o, fmt.Sprintf("%s: %s", user, o.status))
+		out.put(i, o, fmt.Sprintf("%s: %s", o.user, o.status))
+	})
+	if err != nil {
+		return err
 	}
-	return rep.finish()
+	return out.finish()
 }

@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -64,16 +63,20 @@ func (s *Service) CheckCode(e *Enrollment, code string) (bool, error) {
 type EnrollOptions struct {
 	// Force replaces an existing enrollment (its backup codes go with it).
 	Force bool
+	// SkipEnrolled leaves an existing enrollment as it is and reports it
+	// as skipped instead of failing with ErrAlreadyEnrolled.
+	SkipEnrolled bool
 	// ConfirmCode, when set, must be a valid code for the new secret; the
 	// enrollment is then saved active and that time step can never be
 	// accepted again. Empty saves it pending until the first verify.
 	ConfirmCode string
 }
 
-// EnrollResult is a saved enrollment.
+// EnrollResult is a saved (or skipped) enrollment.
 type EnrollResult struct {
-	State       string
+	State       string   // pending or active; the existing state when skipped
 	Replaced    bool     // an earlier enrollment was replaced (Force)
+	Skipped     bool     // already enrolled and left alone (SkipEnrolled)
 	BackupCodes []string // plaintext, shown once and never stored
 }
 
@@ -88,13 +91,47 @@ func (s *Service) Enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt En
 }
 
 func (s *Service) enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt EnrollOptions) (EnrollResult, error) {
-	key, err := s.requireKey()
+	p, err := s.prepareEnrollment(e, opt)
 	if err != nil {
 		return EnrollResult{}, err
 	}
 	sess, err := s.session(ctx, db)
 	if err != nil {
 		return EnrollResult{}, err
+	}
+	var res EnrollResult
+	err = sess.db.Transaction(func(tx *gorm.DB) error {
+		existing, err := s.existingStates(tx, sess.d, []string{e.User.ID})
+		if err != nil {
+			return err
+		}
+		res, err = s.decide(p, existing, opt)
+		if err != nil || res.Skipped {
+			return err
+		}
+		return s.writeEnrollments(tx, []*preparedEnrollment{p})
+	})
+	if err != nil {
+		return EnrollResult{}, err
+	}
+	return res, nil
+}
+
+// preparedEnrollment is an enrollment with all its CPU work done — the
+// secret sealed, the backup codes drawn and hashed — so that the
+// transaction that saves it only writes rows.
+type preparedEnrollment struct {
+	user     User
+	cred     Credential
+	codes    []BackupCode
+	plain    []string
+	replaces bool
+}
+
+func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions) (*preparedEnrollment, error) {
+	key, err := s.requireKey()
+	if err != nil {
+		return nil, err
 	}
 	now := s.now()
 	cred := Credential{
@@ -111,57 +148,98 @@ func (s *Service) enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt En
 	if opt.ConfirmCode != "" {
 		code := normalizeTOTPInput(opt.ConfirmCode)
 		if !IsTOTPCode(code, e.Params.Digits) {
-			return EnrollResult{}, fmt.Errorf("%w: want %d digits", ErrMalformedCode, e.Params.Digits)
+			return nil, fmt.Errorf("%w: want %d digits", ErrMalformedCode, e.Params.Digits)
 		}
 		step, ok, err := matchStep(e.secret, code, now, s.cfg.Skew, e.Params)
 		if err != nil {
-			return EnrollResult{}, err
+			return nil, err
 		}
 		if !ok {
-			return EnrollResult{}, fmt.Errorf("%w: the confirmation code does not match the new secret (check the phone's clock)", ErrCodeRejected)
+			return nil, fmt.Errorf("%w: the confirmation code does not match the new secret (check the phone's clock)", ErrCodeRejected)
 		}
 		cred.State, cred.ActivatedAt, cred.LastStep = StateActive, &now, step
 	}
 	if cred.Secret, err = key.seal(e.User.ID, e.secret); err != nil {
-		return EnrollResult{}, err
+		return nil, err
 	}
-	plain, rows, err := s.newBackupCodes(e.User.ID, now)
+	plain, codes, err := s.newBackupCodes(e.User.ID, now)
 	if err != nil {
-		return EnrollResult{}, err
+		return nil, err
 	}
+	return &preparedEnrollment{user: e.User, cred: cred, codes: codes, plain: plain}, nil
+}
 
-	res := EnrollResult{State: cred.State, BackupCodes: plain}
-	err = sess.db.Transaction(func(tx *gorm.DB) error {
-		existing, err := s.lockCredential(tx, sess.d, e.User.ID)
-		switch {
-		case errors.Is(err, ErrNotEnrolled):
-		case err != nil:
-			return err
-		case !opt.Force:
-			return fmt.Errorf("%w (%s); use --force to replace the enrollment", ErrAlreadyEnrolled, stateName(existing.State))
-		default:
-			if err := s.deleteEnrollment(tx, e.User.ID); err != nil {
-				return err
-			}
-			res.Replaced = true
+// decide applies Force and SkipEnrolled to an existing enrollment.
+func (s *Service) decide(p *preparedEnrollment, existing map[string]string, opt EnrollOptions) (EnrollResult, error) {
+	state, found := existing[p.user.ID]
+	switch {
+	case !found:
+	case opt.SkipEnrolled:
+		return EnrollResult{State: state, Skipped: true}, nil
+	case !opt.Force:
+		return EnrollResult{}, fmt.Errorf("%w (%s); use --force to replace the enrollment", ErrAlreadyEnrolled, stateName(state))
+	default:
+		p.replaces = true
+	}
+	return EnrollResult{State: p.cred.State, Replaced: p.replaces, BackupCodes: p.plain}, nil
+}
+
+// existingStates returns the credential state of each of ids that has one,
+// locking those rows where the database has row locks.
+func (s *Service) existingStates(tx *gorm.DB, d dialect, ids []string) (map[string]string, error) {
+	var rows []struct {
+		UserID string
+		State  string
+	}
+	q := "SELECT user_id, state FROM " + d.quote(s.cfg.Tables.Credentials) + " WHERE user_id IN ?" + d.forUpdate()
+	if err := tx.Raw(q, ids).Scan(&rows).Error; err != nil {
+		return nil, fmt.Errorf("read credentials: %w", err)
+	}
+	states := make(map[string]string, len(rows))
+	for _, r := range rows {
+		states[r.UserID] = r.State
+	}
+	return states, nil
+}
+
+// writeEnrollments replaces and inserts the rows of ps inside tx, a few
+// multi-row statements for the whole batch.
+func (s *Service) writeEnrollments(tx *gorm.DB, ps []*preparedEnrollment) error {
+	var (
+		replace []string
+		creds   = make([]Credential, 0, len(ps))
+		codes   = make([]BackupCode, 0, len(ps)*s.cfg.BackupCodeCount)
+		audits  = make([]AuditEntry, 0, len(ps))
+	)
+	for _, p := range ps {
+		if p.replaces {
+			replace = append(replace, p.user.ID)
 		}
-		if err := tx.Table(s.cfg.Tables.Credentials).Create(&cred).Error; err != nil {
-			return fmt.Errorf("save credential: %w", err)
-		}
-		if err := tx.Table(s.cfg.Tables.BackupCodes).Create(&rows).Error; err != nil {
-			return fmt.Errorf("save backup codes: %w", err)
-		}
-		outcome := cred.State
-		if res.Replaced {
+		creds = append(creds, p.cred)
+		codes = append(codes, p.codes...)
+		outcome := p.cred.State
+		if p.replaces {
 			outcome += " (replaced)"
 		}
-		return s.audit(tx, ActionEnroll, e.User, outcome, "")
-	})
-	if err != nil {
-		return EnrollResult{}, err
+		audits = append(audits, s.auditEntry(ActionEnroll, p.user, outcome, ""))
 	}
-	return res, nil
+	if len(replace) > 0 {
+		if err := s.deleteEnrollments(tx, replace); err != nil {
+			return err
+		}
+	}
+	if err := tx.Table(s.cfg.Tables.Credentials).CreateInBatches(&creds, insertBatch(14)).Error; err != nil {
+		return fmt.Errorf("save credentials: %w", err)
+	}
+	if err := tx.Table(s.cfg.Tables.BackupCodes).CreateInBatches(&codes, insertBatch(5)).Error; err != nil {
+		return fmt.Errorf("save backup codes: %w", err)
+	}
+	return s.writeAudit(tx, audits)
 }
+
+// insertBatch is how many rows of columns fields fit one INSERT within
+// every supported database's limit on bound parameters (SQLite: 32766).
+func insertBatch(columns int) int { return 30000 / columns }
 
 // newBackupCodes returns the plaintext codes and their hashed rows.
 func (s *Service) newBackupCodes(userID string, now time.Time) ([]string, []BackupCode, error) {
@@ -205,22 +283,32 @@ func (s *Service) lockCredential(tx *gorm.DB, d dialect, userID string) (*Creden
 	return &creds[0], nil
 }
 
-func (s *Service) deleteEnrollment(tx *gorm.DB, userID string) error {
-	if err := tx.Table(s.cfg.Tables.BackupCodes).Where("user_id = ?", userID).Delete(&BackupCode{}).Error; err != nil {
+func (s *Service) deleteEnrollments(tx *gorm.DB, userIDs []string) error {
+	if err := tx.Table(s.cfg.Tables.BackupCodes).Where("user_id IN ?", userIDs).Delete(&BackupCode{}).Error; err != nil {
 		return fmt.Errorf("delete backup codes: %w", err)
 	}
-	if err := tx.Table(s.cfg.Tables.Credentials).Where("user_id = ?", userID).Delete(&Credential{}).Error; err != nil {
-		return fmt.Errorf("delete credential: %w", err)
+	if err := tx.Table(s.cfg.Tables.Credentials).Where("user_id IN ?", userIDs).Delete(&Credential{}).Error; err != nil {
+		return fmt.Errorf("delete credentials: %w", err)
 	}
 	return nil
 }
 
-func (s *Service) audit(tx *gorm.DB, action string, u User, outcome, reason string) error {
-	entry := AuditEntry{
+func (s *Service) auditEntry(action string, u User, outcome, reason string) AuditEntry {
+	return AuditEntry{
 		At: s.now(), Actor: s.cfg.Actor, Host: s.cfg.Host, Action: action,
 		UserID: u.ID, UserLogin: u.Login, Outcome: outcome, Reason: reason,
 	}
-	if err := tx.Table(s.cfg.Tables.AuditLog).Create(&entry).Error; err != nil {
+}
+
+func (s *Service) audit(tx *gorm.DB, action string, u User, outcome, reason string) error {
+	return s.writeAudit(tx, []AuditEntry{s.auditEntry(action, u, outcome, reason)})
+}
+
+func (s *Service) writeAudit(tx *gorm.DB, entries []AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	if err := tx.Table(s.cfg.Tables.AuditLog).CreateInBatches(&entries, insertBatch(9)).Error; err != nil {
 		return fmt.Errorf("write audit log: %w", err)
 	}
 	return nil

@@ -58,7 +58,7 @@ func (s *Service) Disable(ctx context.Context, db *gorm.DB, user User, reason st
 		if _, err := s.lockCredential(tx, sess.d, user.ID); err != nil {
 			return err
 		}
-		if err := s.deleteEnrollment(tx, user.ID); err != nil {
+		if err := s.deleteEnrollments(tx, []string{user.ID}); err != nil {
 			return err
 		}
 		return s.audit(tx, ActionDisable, user, "disabled", reason)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"gorm.io/gorm"
 )
 
@@ -114,14 +115,10 @@ func (s *Service) LookupUser(ctx context.Context, db *gorm.DB, ref UserRef) (Use
 	if ref.ByID {
 		column = s.cfg.Users.IDColumn
 	}
-	where := "u." + d.quote(column) + " = ?"
-	if ref.ByID && d.name == "postgres" {
-		// PostgreSQL will not compare an integer or uuid column with a text
-		// parameter; comparing the text form works for every id type. An
-		// invalid UUID then simply matches nothing instead of erroring.
-		where = d.asText("u."+d.quote(column)) + " = ?"
-	}
-	query := fmt.Sprintf("SELECT %s FROM %s u WHERE %s", s.userColumns(d, "u"), d.quote(s.cfg.Users.Table), where)
+	// The id is passed as text even for integer and UUID columns: the
+	// databases coerce a text parameter to the column's type, so the
+	// primary-key index is used, whatever the type.
+	query := fmt.Sprintf("SELECT %s FROM %s u WHERE u.%s = ?", s.userColumns(d, "u"), d.quote(s.cfg.Users.Table), d.quote(column))
 	var (
 		u     User
 		login sql.NullString
@@ -129,11 +126,25 @@ func (s *Service) LookupUser(ctx context.Context, db *gorm.DB, ref UserRef) (Use
 	)
 	row := sess.db.Raw(query, ref.Value).Row()
 	if err := row.Scan(&u.ID, &login, &email); err != nil {
-		if errors.Is(err, sql.ErrNoRows) {
+		if errors.Is(err, sql.ErrNoRows) || impossibleValue(err) {
 			return User{}, fmt.Errorf("%w: no row in %s with %s = %q", ErrUserNotFound, s.cfg.Users.Table, column, ref.Value)
 		}
 		return User{}, fmt.Errorf("look up user in %s: %w", s.cfg.Users.Table, err)
 	}
 	u.Login, u.Email = login.String, email.String
 	return u, nil
+}
+
+// impossibleValue reports a PostgreSQL refusal of a value for the column's
+// type ("x" for an integer id, a malformed UUID, an out-of-range number):
+// no user can have such an id, so it means "not found".
+func impossibleValue(err error) bool {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "22P02", "22003": // invalid_text_representation, numeric_value_out_of_range
+			return true
+		}
+	}
+	return false
 }
