@@ -6,10 +6,13 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// hoistGlobalFlags moves global flags written after the subcommand
-// ("totpadm status -o json") to before it, where urfave/cli v2 looks for
-// them. A flag the subcommand defines itself stays put, and nothing after
-// a "--" moves.
+// hoistGlobalFlags reorders the command line the way people write it into
+// the order urfave/cli v2 parses: global flags written after the
+// subcommand ("totpadm status -o json") move before it, and the
+// subcommand's own flags written after its arguments ("disable alice
+// --dry-run") move before those. Without this, v2 stops at the first
+// argument and would take "--dry-run" for a user name — after disabling
+// alice for real. Nothing after a "--" moves.
 func hoistGlobalFlags(args []string, globals []cli.Flag, cmds []*cli.Command) []string {
 	if len(args) < 2 {
 		return args
@@ -41,33 +44,42 @@ func hoistGlobalFlags(args []string, globals []cli.Flag, cmds []*cli.Command) []
 	if cmd == nil {
 		return args
 	}
-	own := map[string]bool{}
+	own := map[string]bool{} // command flag name → takes a value
 	for _, f := range cmd.Flags {
+		_, isBool := f.(*cli.BoolFlag)
 		for _, n := range f.Names() {
-			own[n] = true
+			own[n] = !isBool
 		}
 	}
 	head := append([]string(nil), args[:i]...)
-	var rest []string
+	var cmdFlags, positional []string
 	for j := i + 1; j < len(args); j++ {
 		a := args[j]
 		if a == "--" {
-			rest = append(rest, args[j:]...)
+			positional = append(positional, args[j:]...)
 			break
 		}
 		name, hasValue, ok := flagName(a)
-		if _, global := takesValue[name]; !ok || !global || own[name] {
-			rest = append(rest, a)
+		if !ok {
+			positional = append(positional, a)
 			continue
 		}
-		head = append(head, a)
-		if takesValue[name] && !hasValue && j+1 < len(args) {
+		dest, valued := &cmdFlags, own[name]
+		if _, mine := own[name]; !mine {
+			if global, isGlobal := takesValue[name]; isGlobal {
+				dest, valued = &head, global
+			}
+			// An unknown flag stays with the command, which reports it.
+		}
+		*dest = append(*dest, a)
+		if valued && !hasValue && j+1 < len(args) {
 			j++
-			head = append(head, args[j])
+			*dest = append(*dest, args[j])
 		}
 	}
 	out := append(head, args[i])
-	return append(out, rest...)
+	out = append(out, cmdFlags...)
+	return append(out, positional...)
 }
 
 // flagName parses "-o", "--output" or "--output=json".

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"strings"
 )
 
 // reporter prints one result per user: a sentence in table mode, a record
@@ -33,7 +34,10 @@ func (rep *reporter) report(o outcome, human string) {
 		return
 	}
 	if o.err == nil && human != "" {
-		fmt.Fprintln(rep.r.streams.Out, terminalSafe(human))
+		lines := strings.Split(strings.TrimSuffix(human, "\n"), "\n")
+		for _, line := range lines {
+			fmt.Fprintln(rep.r.streams.Out, terminalSafe(line))
+		}
 	}
 }
 

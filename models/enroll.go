@@ -100,7 +100,8 @@ func (s *Service) enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt En
 		return EnrollResult{}, err
 	}
 	var res EnrollResult
-	err = sess.db.Transaction(func(tx *gorm.DB) error {
+	save := func(tx *gorm.DB) error {
+		p.replaces = false
 		existing, err := s.existingStates(tx, sess.d, []string{e.User.ID})
 		if err != nil {
 			return err
@@ -110,12 +111,26 @@ func (s *Service) enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt En
 			return err
 		}
 		return s.writeEnrollments(tx, []*preparedEnrollment{p})
-	})
+	}
+	// A concurrent enrollment of the same user may commit between our
+	// check and our insert (no row existed to lock). Retrying then sees its
+	// row and decides on it; each round at least one contender commits, so
+	// the loop ends.
+	for attempt := 0; ; attempt++ {
+		err = sess.db.Transaction(save)
+		if err == nil || !isUniqueViolation(err) || attempt == maxEnrollAttempts {
+			break
+		}
+	}
 	if err != nil {
 		return EnrollResult{}, err
 	}
 	return res, nil
 }
+
+// maxEnrollAttempts bounds the retries of an enrollment that keeps losing
+// insert races to concurrent enrollments of the same user.
+const maxEnrollAttempts = 32
 
 // preparedEnrollment is an enrollment with all its CPU work done — the
 // secret sealed, the backup codes drawn and hashed — so that the
