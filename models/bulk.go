@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strings"
 
 	"gorm.io/gorm"
 )
@@ -211,7 +212,7 @@ func (s *Service) EnrollMany(ctx context.Context, db *gorm.DB, es []*Enrollment,
 // the same per-user atomicity and fallback as EnrollMany. A user without
 // 2FA gets ErrNotEnrolled and nothing is written for them.
 func (s *Service) DisableMany(ctx context.Context, db *gorm.DB, users []User, reason string, bulk BulkOptions, done func(i int, err error)) error {
-	if reason == "" {
+	if strings.TrimSpace(reason) == "" {
 		return ErrReasonRequired
 	}
 	return s.bulkWrite(ctx, db, users, bulk, ActionDisable,
