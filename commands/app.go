@@ -51,7 +51,7 @@ func (s *Streams) defaults() {
 // returns the exit code. Errors are printed as one line on stderr.
 func Run(ctx context.Context, args []string, s Streams) int {
 	s.defaults()
-	r := &runner{streams: s}
+	r := &runner{streams: s, args: args}
 	app := r.newApp()
 	err := app.RunContext(ctx, hoistGlobalFlags(args, app.Flags, app.Commands))
 	if err == nil {
@@ -73,11 +73,13 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code
 // runner holds the state of one invocation; nothing outlives it.
 type runner struct {
 	streams Streams
+	args    []string // the command line as given
 	secrets []string // scrubbed from every message
 }
 
 // oneLine makes msg a single line with no secret in it.
 func (r *runner) oneLine(msg string) string {
+	msg = config.Redact(msg, "")
 	for _, s := range r.secrets {
 		msg = config.Redact(msg, s)
 	}

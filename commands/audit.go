@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ func (r *runner) audit(c *cli.Context) error {
 		userArg = u
 	}
 	filter := models.AuditFilter{Action: c.String("action"), Limit: c.Int("limit")}
+	if filter.Action != "" && !slices.Contains(models.AuditActions, filter.Action) {
+		return usagef("audit: invalid --action %q: want %s", filter.Action, strings.Join(models.AuditActions, ", "))
+	}
 	if filter.Limit < 0 {
 		return usagef("audit: --limit must not be negative")
 	}

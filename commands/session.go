@@ -2,6 +2,8 @@ package commands
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/urfave/cli/v2"
 	"gorm.io/gorm"
@@ -36,19 +38,44 @@ type settings struct {
 	svc    models.Config
 }
 
+// stringFlag is c.String(name), except that an environment variable set
+// to "" (TOTPADM_OUTPUT= totpadm …) counts as unset and yields the default.
+// An empty value given on the command line stays empty, to be refused.
+func (r *runner) stringFlag(c *cli.Context, name, def string) string {
+	v := c.String(name)
+	if v != "" {
+		return v
+	}
+	envName := "TOTPADM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+	if envValue, inEnv := os.LookupEnv(envName); inEnv && envValue == "" && !r.typed(name) {
+		return def
+	}
+	return v
+}
+
+// typed reports whether --name (or -name) is on the command line.
+func (r *runner) typed(name string) bool {
+	for _, a := range r.args {
+		if a == "--"+name || a == "-"+name || strings.HasPrefix(a, "--"+name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
 func (r *runner) settings(c *cli.Context) (settings, error) {
-	format, err := parseFormat(c.String(flagOutput))
+	format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable))
 	if err != nil {
 		return settings{}, err
 	}
-	tables, err := models.TablesWithPrefix(c.String(flagTablePrefix))
+	tables, err := models.TablesWithPrefix(r.stringFlag(c, flagTablePrefix, models.DefaultTablePrefix))
 	if err != nil {
 		return settings{}, usageError{err}
 	}
 	users := models.UsersTable{
-		Table:       c.String(flagUsersTable),
-		IDColumn:    c.String(flagIDColumn),
-		LoginColumn: c.String(flagLoginColumn),
+		Table:       r.stringFlag(c, flagUsersTable, models.DefaultUsersTable.Table),
+		IDColumn:    r.stringFlag(c, flagIDColumn, models.DefaultUsersTable.IDColumn),
+		LoginColumn: r.stringFlag(c, flagLoginColumn, models.DefaultUsersTable.LoginColumn),
 		EmailColumn: c.String(flagEmailColumn),
 	}
 	if err := users.Validate(); err != nil {
@@ -73,7 +100,7 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 	cfg := models.Config{
 		Tables:          tables,
 		Users:           users,
-		Issuer:          c.String(flagIssuer),
+		Issuer:          r.stringFlag(c, flagIssuer, "totpadm"),
 		Params:          models.DefaultParams,
 		Skew:            c.Int(flagSkew),
 		MaxFailures:     c.Int(flagMaxFailures),

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
 	"strings"
 )
 
@@ -28,6 +29,9 @@ func ParseTarget(spec string) (Target, error) {
 	}
 	lower := strings.ToLower(spec)
 	switch {
+	case isKeywordDSN(lower):
+		// Never echoed: it may well hold password=….
+		return Target{}, fmt.Errorf("%w: keyword/value connection strings (host=… dbname=…) are not supported; write it as a URL: postgres://user@host:5432/dbname", ErrInvalidDSN)
 	case strings.HasPrefix(lower, "postgres://"), strings.HasPrefix(lower, "postgresql://"):
 		u, err := url.Parse(spec)
 		if err != nil {
@@ -50,6 +54,17 @@ func ParseTarget(spec string) (Target, error) {
 		return Target{}, fmt.Errorf("%w: unsupported scheme %q (want a SQLite path, sqlite:, or postgres://)", ErrInvalidDSN, scheme)
 	}
 	return Target{Driver: "sqlite", Path: spec}, nil
+}
+
+// isKeywordDSN recognises a libpq "host=… user=… password=…" string, which
+// would otherwise be taken for an odd SQLite file name.
+func isKeywordDSN(lower string) bool {
+	for _, kw := range []string{"host=", "dbname=", "user=", "password=", "port=", "sslmode="} {
+		if strings.HasPrefix(lower, kw) || strings.Contains(lower, " "+kw) {
+			return true
+		}
+	}
+	return false
 }
 
 // String is the target for messages, never with a password.
@@ -91,18 +106,20 @@ func RedactURL(raw string) string {
 	return u.Redacted()
 }
 
-// Redact removes secret from msg wherever it appears, including in the
-// URL-escaped form a driver might echo back.
+// Redact removes secret from msg wherever it appears, including in every
+// URL-escaped form a driver or net/url might echo back, and any
+// password=… left in a message.
 func Redact(msg, secret string) string {
-	if secret == "" {
-		return msg
+	if secret != "" {
+		_, userinfo, _ := strings.Cut(url.UserPassword("u", secret).String(), ":")
+		for _, form := range []string{secret, url.QueryEscape(secret), url.PathEscape(secret), userinfo} {
+			if form != "" {
+				msg = strings.ReplaceAll(msg, form, "xxxxx")
+			}
+		}
 	}
-	msg = strings.ReplaceAll(msg, secret, "xxxxx")
-	if esc := url.QueryEscape(secret); esc != secret {
-		msg = strings.ReplaceAll(msg, esc, "xxxxx")
-	}
-	if esc := url.PathEscape(secret); esc != secret {
-		msg = strings.ReplaceAll(msg, esc, "xxxxx")
-	}
-	return msg
+	return passwordParam.ReplaceAllString(msg, "${1}xxxxx")
 }
+
+// passwordParam matches password=value in a URL query or keyword string.
+var passwordParam = regexp.MustCompile(`(?i)(password=)[^\s&'"]+`)

@@ -54,7 +54,7 @@ func WriteKeyFile(path, key string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		if errors.Is(err, fs.ErrExist) {
-			return fmt.Errorf("%w: %s already exists; refusing to overwrite a key", ErrKey, path)
+			return fmt.Errorf("%w: %s already exists; refusing to overwrite a key: %w", ErrKey, path, fs.ErrExist)
 		}
 		return fmt.Errorf("%w: %w", ErrKey, err)
 	}

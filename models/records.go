@@ -62,3 +62,6 @@ const (
 	ActionDisable     = "disable"
 	ActionUnlock      = "unlock"
 )
+
+// AuditActions lists every action the audit log records.
+var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock}

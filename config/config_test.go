@@ -1,0 +1,403 @@
+package config_test
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"io/fs"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/totpadm/totpadm/config"
+	"github.com/totpadm/totpadm/models"
+)
+
+func TestParseTarget(t *testing.T) {
+	for _, tc := range []struct {
+		spec         string
+		driver, path string // want; driver "" = an error
+		url          string // want for postgres
+		errHas       string // substring of the error
+	}{
+		{spec: "app.db", driver: "sqlite", path: "app.db"},
+		{spec: "/var/lib/app/app.db", driver: "sqlite", path: "/var/lib/app/app.db"},
+		{spec: "./data/app.db", driver: "sqlite", path: "./data/app.db"},
+		{spec: "  app.db\n", driver: "sqlite", path: "app.db"},
+		{spec: "my data/app v2.db", driver: "sqlite", path: "my data/app v2.db"},
+		{spec: "sqlite:rel.db", driver: "sqlite", path: "rel.db"},
+		{spec: "sqlite:/abs/app.db", driver: "sqlite", path: "/abs/app.db"},
+		{spec: "sqlite:///abs/app.db", driver: "sqlite", path: "/abs/app.db"},
+		{spec: "SQLite:rel.db", driver: "sqlite", path: "rel.db"},
+		{spec: "postgres://admin@db.internal/app", driver: "postgres", url: "postgres://admin@db.internal/app"},
+		{spec: "postgresql://admin:pw@db.internal:5433/app?sslmode=require", driver: "postgres", url: "postgresql://admin:pw@db.internal:5433/app?sslmode=require"},
+		{spec: "POSTGRES://db.internal/app", driver: "postgres", url: "POSTGRES://db.internal/app"},
+		{spec: "postgres:///app?host=/var/run/postgresql", driver: "postgres", url: "postgres:///app?host=/var/run/postgresql"},
+		{spec: "", errHas: "empty"},
+		{spec: "   ", errHas: "empty"},
+		{spec: "sqlite:", errHas: "no path"},
+		{spec: "sqlite://", errHas: "no path"},
+		{spec: "mysql://root@localhost/app", errHas: "mysql"},
+		{spec: "MySQL://root@localhost/app", errHas: "MySQL"},
+		{spec: "http://example.com/app.db", errHas: "http"},
+		{spec: "postgres:///app", errHas: "no host"},
+		{spec: "postgres://admin:pw%zz@db.internal/app", errHas: "not a valid PostgreSQL URL"},
+	} {
+		t.Run(tc.spec, func(t *testing.T) {
+			got, err := config.ParseTarget(tc.spec)
+			if tc.driver == "" {
+				if err == nil {
+					t.Fatalf("ParseTarget(%q) = %+v, want an error", tc.spec, got)
+				}
+				if !errors.Is(err, config.ErrInvalidDSN) {
+					t.Errorf("error %v does not wrap ErrInvalidDSN", err)
+				}
+				if !strings.Contains(err.Error(), tc.errHas) {
+					t.Errorf("error %q lacks %q", err, tc.errHas)
+				}
+				if strings.Contains(err.Error(), "\n") {
+					t.Errorf("error %q spans lines", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("ParseTarget(%q): %v", tc.spec, err)
+			}
+			want := config.Target{Driver: tc.driver, Path: tc.path, URL: tc.url}
+			if got != want {
+				t.Errorf("ParseTarget(%q) = %+v, want %+v", tc.spec, got, want)
+			}
+		})
+	}
+}
+
+// Errors from ParseTarget quote the input; none may quote a password.
+func TestParseTargetErrorsHidePasswords(t *testing.T) {
+	for _, spec := range []string{
+		"postgres://admin:s3cretPW@/app",
+		"postgres:///app?password=s3cretPW",
+		"postgres://admin:s3cretPW%zz@db.internal/app",
+		"mysql://root:s3cretPW@localhost/app",
+		"redis://:s3cretPW@localhost:6379/0",
+	} {
+		_, err := config.ParseTarget(spec)
+		if err == nil {
+			t.Errorf("ParseTarget(%q): want an error", spec)
+			continue
+		}
+		if strings.Contains(err.Error(), "s3cretPW") {
+			t.Errorf("ParseTarget(%q) error shows the password: %v", spec, err)
+		}
+	}
+}
+
+func TestRedactURL(t *testing.T) {
+	for _, tc := range []struct {
+		name, raw string
+		never     []string // must not survive
+		keep      []string // must survive
+	}{
+		{"userinfo", "postgres://admin:s3cretPW@db.internal:5432/app", []string{"s3cretPW"}, []string{"admin", "db.internal:5432", "/app"}},
+		{"password parameter", "postgres://admin@db.internal/app?sslmode=disable&password=s3cretPW", []string{"s3cretPW"}, []string{"sslmode=disable", "admin@db.internal"}},
+		{"both", "postgresql://admin:s3cretPW@db.internal/app?password=0therPW", []string{"s3cretPW", "0therPW"}, []string{"admin", "db.internal"}},
+		{"escaped userinfo password", "postgres://admin:p%40ss%3Aw%2Ford@db.internal/app", []string{"p%40ss", "p@ss", "w%2Ford", "w/ord"}, []string{"admin", "db.internal"}},
+		{"escaped password parameter", "postgres://db.internal/app?password=a%26b%3Dc", []string{"a%26b", "a&b", "b=c", "b%3Dc"}, []string{"db.internal"}},
+		{"no password", "postgres://admin@db.internal/app?sslmode=require", nil, []string{"postgres://admin@db.internal/app?sslmode=require"}},
+		{"unparseable", "postgres://admin:s3cretPW%zz@db.internal/app", []string{"s3cretPW"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := config.RedactURL(tc.raw)
+			for _, s := range tc.never {
+				if strings.Contains(got, s) {
+					t.Errorf("RedactURL(%q) = %q still contains %q", tc.raw, got, s)
+				}
+			}
+			for _, s := range tc.keep {
+				if !strings.Contains(got, s) {
+					t.Errorf("RedactURL(%q) = %q lost %q", tc.raw, got, s)
+				}
+			}
+			if len(tc.never) > 0 && !strings.Contains(got, "xxxxx") && !strings.Contains(got, "unparseable") {
+				t.Errorf("RedactURL(%q) = %q does not show that something was redacted", tc.raw, got)
+			}
+		})
+	}
+}
+
+func TestRedact(t *testing.T) {
+	for _, tc := range []struct {
+		name, msg, secret, want string
+	}{
+		{"plain", "auth failed for pw s3cret!", "s3cret!", "auth failed for pw xxxxx"},
+		{"several times", "s3cret and s3cret", "s3cret", "xxxxx and xxxxx"},
+		{"query escaped", "dsn password=p%40ss+w%2Frd host=x", "p@ss w/rd", "dsn password=xxxxx host=x"},
+		{"path escaped", "open /data/p@ss%20w%2Frd: denied", "p@ss w/rd", "open /data/xxxxx: denied"},
+		{"empty secret changes nothing", "nothing to hide", "", "nothing to hide"},
+		{"absent secret changes nothing", "nothing to hide", "s3cret", "nothing to hide"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := config.Redact(tc.msg, tc.secret); got != tc.want {
+				t.Errorf("Redact(%q, %q) = %q, want %q", tc.msg, tc.secret, got, tc.want)
+			}
+		})
+	}
+}
+
+// A driver that echoes its connection URL writes the password the way
+// net/url escapes user info, which differs from both query and path
+// escaping for passwords with '@' and a space, or '@' and '&'.
+func TestRedactUserinfoEscaping(t *testing.T) {
+	for _, secret := range []string{"p@ss w/rd", "a&b@c", "s3cret@PW"} {
+		u := url.URL{Scheme: "postgres", User: url.UserPassword("admin", secret), Host: "db.internal", Path: "/app"}
+		msg := "cannot connect to " + u.String()
+		got := config.Redact(msg, secret)
+		if want := "cannot connect to postgres://admin:xxxxx@db.internal/app"; got != want {
+			t.Errorf("Redact(%q, %q) = %q, want %q", msg, secret, got, want)
+		}
+	}
+}
+
+func TestTargetStringAndPassword(t *testing.T) {
+	for _, tc := range []struct {
+		spec, password string
+	}{
+		{"postgres://admin:s3cretPW@db.internal/app", "s3cretPW"},
+		{"postgres://admin@db.internal/app?password=s3cretPW", "s3cretPW"},
+		{"postgresql://admin:p%40ss%2Fw@db.internal/app", "p@ss/w"},
+		{"postgres://admin@db.internal/app", ""},
+	} {
+		target, err := config.ParseTarget(tc.spec)
+		if err != nil {
+			t.Fatalf("ParseTarget(%q): %v", tc.spec, err)
+		}
+		if got := target.Password(); got != tc.password {
+			t.Errorf("Password() of %q = %q, want %q", tc.spec, got, tc.password)
+		}
+		s := target.String()
+		if !strings.Contains(s, "db.internal") {
+			t.Errorf("String() = %q lost the host", s)
+		}
+		if tc.password != "" {
+			for _, leak := range []string{tc.password, "s3cretPW", "p%40ss"} {
+				if strings.Contains(s, leak) {
+					t.Errorf("String() of %q = %q contains %q", tc.spec, s, leak)
+				}
+			}
+		}
+	}
+	sqlite, err := config.ParseTarget("sqlite:/srv/app.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sqlite.String() != "/srv/app.db" || sqlite.Password() != "" {
+		t.Errorf("sqlite target: String %q, Password %q", sqlite.String(), sqlite.Password())
+	}
+}
+
+// Open's errors name the database but never its password, whatever the
+// driver says.
+func TestOpenErrorsHidePassword(t *testing.T) {
+	for _, spec := range []string{
+		"postgres://admin:s3cretPW@127.0.0.1:1/app?sslmode=disable",
+		"postgres://admin@127.0.0.1:1/app?sslmode=disable&password=s3cretPW",
+		"postgres://admin:s3cret%40PW@127.0.0.1:1/app?sslmode=disable",
+	} {
+		target, err := config.ParseTarget(spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		db, err := config.Open(context.Background(), target, config.OpenOptions{})
+		if err == nil {
+			config.Close(db)
+			t.Fatalf("Open(%q) succeeded on port 1", spec)
+		}
+		if !errors.Is(err, config.ErrDatabase) {
+			t.Errorf("error %v does not wrap ErrDatabase", err)
+		}
+		for _, leak := range []string{"s3cretPW", "s3cret@PW", "s3cret%40PW"} {
+			if strings.Contains(err.Error(), leak) {
+				t.Errorf("Open(%q) error shows the password: %v", spec, err)
+			}
+		}
+	}
+}
+
+func TestOpenNeverCreatesAMissingFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "typo.db")
+	_, err := config.Open(context.Background(), config.Target{Driver: "sqlite", Path: path}, config.OpenOptions{})
+	if err == nil || !errors.Is(err, config.ErrDatabase) || !strings.Contains(err.Error(), "typo.db") {
+		t.Errorf("Open of a missing file: %v", err)
+	}
+	entries, _ := os.ReadDir(dir)
+	for _, e := range entries {
+		t.Errorf("Open created %s", e.Name())
+	}
+	if _, err := config.Open(context.Background(), config.Target{Driver: "sqlite", Path: dir}, config.OpenOptions{}); err == nil {
+		t.Errorf("Open of a directory succeeded")
+	}
+}
+
+func configTestKey(t *testing.T) string {
+	t.Helper()
+	key, err := models.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// configKeyFile writes key to a file with exactly mode perm.
+func configKeyFile(t *testing.T, content string, perm os.FileMode) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "totpadm.key")
+	if err := os.WriteFile(path, []byte(content+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(path, perm); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+func TestLoadKeyPermissions(t *testing.T) {
+	key := configTestKey(t)
+	for _, tc := range []struct {
+		perm os.FileMode
+		ok   bool
+	}{
+		{0o600, true},
+		{0o400, true},
+		{0o700, true},
+		{0o644, false},
+		{0o640, false},
+		{0o604, false},
+		{0o660, false},
+		{0o610, false},
+		{0o666, false},
+	} {
+		t.Run(tc.perm.String(), func(t *testing.T) {
+			path := configKeyFile(t, key, tc.perm)
+			k, err := config.LoadKey(path, "")
+			if tc.ok {
+				if err != nil || k == nil {
+					t.Fatalf("LoadKey of a %04o file: key %v, error %v", tc.perm, k, err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("LoadKey accepted a key file with mode %04o", tc.perm)
+			}
+			if k != nil {
+				t.Errorf("LoadKey returned a key along with the error")
+			}
+			if !errors.Is(err, config.ErrKey) || !strings.Contains(err.Error(), "chmod 600") {
+				t.Errorf("error %q should wrap ErrKey and say to chmod 600", err)
+			}
+			if strings.Contains(err.Error(), key) {
+				t.Errorf("error shows the key: %v", err)
+			}
+		})
+	}
+}
+
+func TestLoadKeySources(t *testing.T) {
+	key, other := configTestKey(t), configTestKey(t)
+	fromFile, err := config.LoadKey(configKeyFile(t, key, 0o600), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fromEnv, err := config.LoadKey("", key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fromFile == nil || fromEnv == nil || fromFile.ID() != fromEnv.ID() {
+		t.Fatalf("the same key read from a file and from TOTPADM_KEY differs")
+	}
+	both, err := config.LoadKey(configKeyFile(t, key, 0o600), other)
+	if err != nil || both.ID() != fromFile.ID() {
+		t.Errorf("a key file must take precedence over TOTPADM_KEY (err %v)", err)
+	}
+	if k, err := config.LoadKey("", ""); k != nil || err != nil {
+		t.Errorf("no key configured: %v, %v; want nil, nil", k, err)
+	}
+
+	for _, tc := range []struct {
+		name          string
+		file, env     string
+		errHas, never string
+	}{
+		{name: "missing file", file: filepath.Join(t.TempDir(), "none.key"), errHas: "keygen"},
+		{name: "garbage file", file: configKeyFile(t, "not a key at all!!", 0o600), errHas: "base64", never: "not a key at all"},
+		{name: "short key file", file: configKeyFile(t, "c2hvcnRrZXlzaG9ydGtleQ==", 0o600), errHas: "bytes", never: "c2hvcnRrZXlzaG9ydGtleQ"},
+		{name: "garbage TOTPADM_KEY", env: "###not-base64###", errHas: "TOTPADM_KEY", never: "###not-base64###"},
+		{name: "truncated TOTPADM_KEY", env: key[:20], errHas: "TOTPADM_KEY", never: key[:20]},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			k, err := config.LoadKey(tc.file, tc.env)
+			if err == nil || k != nil {
+				t.Fatalf("LoadKey: key %v, error %v; want an error", k, err)
+			}
+			if !errors.Is(err, config.ErrKey) || !strings.Contains(err.Error(), tc.errHas) {
+				t.Errorf("error %q should wrap ErrKey and mention %q", err, tc.errHas)
+			}
+			if tc.never != "" && strings.Contains(err.Error(), tc.never) {
+				t.Errorf("error %q shows the key material", err)
+			}
+		})
+	}
+}
+
+func TestWriteKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "totpadm.key")
+	key := configTestKey(t)
+	if err := config.WriteKeyFile(path, key); err != nil {
+		t.Fatal(err)
+	}
+	info, err := os.Stat(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("key file mode %04o, want 0600", info.Mode().Perm())
+	}
+	loaded, err := config.LoadKey(path, "")
+	if err != nil {
+		t.Fatalf("LoadKey of a written key file: %v", err)
+	}
+	want, _ := config.LoadKey("", key)
+	if loaded.ID() != want.ID() {
+		t.Errorf("the written key file holds another key")
+	}
+
+	// A second write must not replace the key: that would orphan every
+	// secret sealed with it.
+	err = config.WriteKeyFile(path, configTestKey(t))
+	if err == nil {
+		t.Fatal("WriteKeyFile overwrote an existing key file")
+	}
+	if !errors.Is(err, config.ErrKey) || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("error %q should wrap ErrKey and say the file exists", err)
+	}
+	again, err2 := config.LoadKey(path, "")
+	if err2 != nil || again.ID() != want.ID() {
+		t.Errorf("the refused write changed the key file (err %v)", err2)
+	}
+	// Callers (EnsureDemo's concurrent first run) tell "someone else
+	// created the key" from a real failure with errors.Is(err, fs.ErrExist).
+	if !errors.Is(err, fs.ErrExist) {
+		t.Errorf("WriteKeyFile's refusal does not match fs.ErrExist, so EnsureDemo's race handling (which checks errors.Is(err, fs.ErrExist)) never applies: %v", err)
+	}
+
+	// Nor may it write into a directory that does not exist, or follow
+	// through an existing path of another kind.
+	if err := config.WriteKeyFile(filepath.Join(dir, "no", "such", "dir.key"), key); err == nil || !errors.Is(err, config.ErrKey) {
+		t.Errorf("WriteKeyFile into a missing directory: %v", err)
+	}
+	if err := config.WriteKeyFile(dir, key); err == nil {
+		t.Errorf("WriteKeyFile onto a directory succeeded")
+	}
+}
