@@ -40,6 +40,7 @@ Examples:
 			&cli.BoolFlag{Name: "no-confirm", Usage: "save as pending without a code; the first successful verify activates it"},
 			&cli.StringFlag{Name: "code", Usage: "confirm the user's pending enrollment with this `CODE` from the app"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "report what would change, change nothing"},
+			&cli.StringFlag{Name: "qr-png", Usage: "also write each user's QR code to `DIR`/LOGIN.png (mode 0600), for delivery by another channel"},
 			&cli.StringFlag{Name: "algorithm", Value: models.DefaultParams.Algorithm, Usage: "HMAC algorithm: SHA1, SHA256 or SHA512 (non-default values are ignored by Google and Microsoft Authenticator)"},
 			&cli.IntFlag{Name: "digits", Value: models.DefaultParams.Digits, Usage: "code length: 6, 7 or 8"},
 			&cli.IntFlag{Name: "period", Value: models.DefaultParams.Period, Usage: "seconds per code"},
@@ -99,11 +100,21 @@ func (r *runner) enroll(c *cli.Context) error {
 	defer sess.close()
 
 	e := &enrollment{r: r, c: c, sess: sess, params: params, mode: mode, stdin: bufio.NewReader(r.streams.In)}
+	if dir := c.String("qr-png"); dir != "" && !c.Bool("dry-run") {
+		if e.png, err = openQRDir(dir); err != nil {
+			return err
+		}
+		defer e.png.close()
+	}
 	res, err := r.resolve(c, sess, refs)
 	if err != nil {
 		return err
 	}
-	out := r.inOrder(r.newReporter(sess.format, "state", "secret", "uri", "backup_codes"), res, "enroll")
+	columns := []string{"state", "secret", "uri", "backup_codes"}
+	if e.png != nil {
+		columns = append(columns, "qr_png")
+	}
+	out := r.inOrder(r.newReporter(sess.format, columns...), res, "enroll")
 	switch {
 	case c.Bool("dry-run"):
 		for _, i := range res.found {
@@ -161,6 +172,7 @@ func (e *enrollment) many(res *resolved, out *inOrder) error {
 			}
 			e.human("%s: enrolled, pending until the first successful `totpadm verify %s CODE`.\n", users[j], users[j])
 			e.showBackupCodes(saved.BackupCodes)
+			e.savePNG(&o, enr)
 		}
 		out.put(i, o, "")
 	})
@@ -193,6 +205,7 @@ type enrollment struct {
 	params models.Params
 	mode   enrollMode
 	stdin  *bufio.Reader
+	png    *qrPNGWriter // nil without --qr-png
 }
 
 // one enrolls a single user interactively, or confirms a pending
@@ -270,6 +283,7 @@ func (e *enrollment) interactive(ref models.UserRef, user models.User) outcome {
 	o.extra = record{{"state", stateName(res.State)}, {"secret", enr.Secret()}, {"uri", enr.URI()}, {"backup_codes", res.BackupCodes}}
 	e.human("%s: confirmed; 2FA is enabled.\n", user)
 	e.showBackupCodes(res.BackupCodes)
+	e.savePNG(&o, enr)
 	return o
 }
 
@@ -285,6 +299,23 @@ func (e *enrollment) human(format string, args ...any) {
 	if e.sess.format == formatTable {
 		fmt.Fprintf(e.r.streams.Out, format, args...)
 	}
+}
+
+// savePNG writes the QR code file for a saved enrollment (--qr-png). It
+// runs only after the save, so no file ever holds the secret of an
+// enrollment that was abandoned or refused.
+func (e *enrollment) savePNG(o *outcome, enr *models.Enrollment) {
+	if e.png == nil {
+		return
+	}
+	name, err := e.png.write(enr.User.String(), enr.URI())
+	if err != nil {
+		o.status = "error"
+		o.err = fmt.Errorf("enroll %s: saved, but %w; run enroll --force %s to issue a new one", enr.User, err, enr.User)
+		return
+	}
+	o.extra = append(o.extra, field{"qr_png", name})
+	e.human("%s: QR code written to %s\n", enr.User, name)
 }
 
 // show prints what the person needs to add the account to an app.
