@@ -21,13 +21,21 @@ from the app (accepted within ±1 time step, each time step once) or a backup co
 good app code activates a pending enrollment. Wrong codes count towards the
 lockout. CODE - reads the code from stdin, keeping it out of the process list.
 
+With --diagnose, nothing is consumed and no failure is counted: totpadm searches
+±10 minutes for the code and says how far the phone's clock is off.
+
 Exit status: 0 accepted, 1 rejected (wrong, already used, or locked),
-2 malformed, 3 unknown user or not enrolled.
+2 malformed, 3 unknown user or not enrolled. With --diagnose: 0 when the code
+would be accepted now, 1 otherwise.
 
 Examples:
    totpadm verify alice 123456
    totpadm verify alice 7k3m-9q2x-h4tz
-   echo 123456 | totpadm verify alice -`,
+   echo 123456 | totpadm verify alice -
+   totpadm verify --diagnose alice 123456   # "the phone's clock is about 90 s slow"`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "diagnose", Usage: "search ±10 minutes for the code and report the phone's clock offset; consumes nothing"},
+		},
 		Action: r.verify,
 	}
 }
@@ -58,6 +66,9 @@ func (r *runner) verify(c *cli.Context) error {
 	user, err := sess.svc.LookupUser(c.Context, sess.db, ref)
 	if err != nil {
 		return fmt.Errorf("verify %s: %w", ref, err)
+	}
+	if c.Bool("diagnose") {
+		return r.diagnose(c, sess, ref, user, code)
 	}
 	res, verr := sess.svc.Verify(c.Context, sess.db, user, code)
 	if sess.format == formatTable {
@@ -96,4 +107,59 @@ func verifiedSentence(u models.User, res models.VerifyResult) string {
 		return fmt.Sprintf("%s: code accepted; enrollment activated, 2FA is enabled.", u)
 	}
 	return fmt.Sprintf("%s: code accepted.", u)
+}
+
+func (r *runner) diagnose(c *cli.Context, sess *session, ref models.UserRef, user models.User, code string) error {
+	d, err := sess.svc.Diagnose(c.Context, sess.db, user, code)
+	if err != nil {
+		return err
+	}
+	verdict := diagnosisSentence(user, d)
+	if sess.format == formatTable {
+		fmt.Fprintln(r.streams.Out, terminalSafe(verdict))
+	} else {
+		rw := newRecordWriter(sess.format, r.streams.Out, []string{"user", "login", "id", "found", "offset_steps", "offset_seconds", "accepted_now", "already_used", "verdict"})
+		rw.write(record{
+			{"user", ref.String()}, {"login", user.Login}, {"id", user.ID}, {"found", d.Found},
+			{"offset_steps", d.OffsetSteps}, {"offset_seconds", int64(d.Offset.Seconds())},
+			{"accepted_now", d.Accepted && !d.Used}, {"already_used", d.Used}, {"verdict", verdict},
+		})
+		if err := rw.flush(); err != nil {
+			return err
+		}
+	}
+	if !d.Found || !d.Accepted || d.Used {
+		return exitStatus{ExitRejected}
+	}
+	return nil
+}
+
+func diagnosisSentence(u models.User, d models.Diagnosis) string {
+	if !d.Found {
+		return fmt.Sprintf("%s: no code within ±%d minutes matches: the phone holds a different secret (re-enroll with --force) or its clock is off by more than that.", u, int(models.DiagnoseWindow.Minutes()))
+	}
+	secs := int64(d.Offset.Seconds())
+	var clock string
+	switch {
+	case d.OffsetSteps == 0:
+		clock = "the phone's clock is right"
+	case secs < 0:
+		clock = fmt.Sprintf("the phone's clock is about %d s slow (%s)", -secs, steps(-d.OffsetSteps, d.Period))
+	default:
+		clock = fmt.Sprintf("the phone's clock is about %d s fast (%s)", secs, steps(d.OffsetSteps, d.Period))
+	}
+	switch {
+	case d.Used:
+		return fmt.Sprintf("%s: the code matches, but that time step was already used; %s. Wait for the next code.", u, clock)
+	case d.Accepted:
+		return fmt.Sprintf("%s: the code matches and would be accepted now; %s.", u, clock)
+	}
+	return fmt.Sprintf("%s: the code matches but is outside the accepted window; %s. Have the user set the phone's time automatically.", u, clock)
+}
+
+func steps(n int64, period int) string {
+	if n == 1 {
+		return fmt.Sprintf("1 step of %d s", period)
+	}
+	return fmt.Sprintf("%d steps of %d s", n, period)
 }

@@ -1,0 +1,77 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// DiagnoseWindow is how far either side of now Diagnose looks for a code.
+const DiagnoseWindow = 10 * time.Minute
+
+// Diagnosis is what Diagnose found about a code.
+type Diagnosis struct {
+	Found bool
+	// Offset is the matching step minus the current step: negative when
+	// the phone's clock is behind (it shows an older code).
+	OffsetSteps int64
+	Offset      time.Duration
+	// Accepted: within the verify window right now.
+	Accepted bool
+	// Used: that time step was already accepted once (a replay).
+	Used   bool
+	Period int
+}
+
+// Diagnose looks for code within ±DiagnoseWindow of now, to tell a support
+// engineer whether a "wrong" code is really a clock problem. It reads
+// only: nothing is consumed, no failure is counted, no lockout applies.
+func (s *Service) Diagnose(ctx context.Context, db *gorm.DB, user User, code string) (Diagnosis, error) {
+	kind, code, err := classifyCode(code)
+	if err != nil {
+		return Diagnosis{}, err
+	}
+	if kind != kindTOTP {
+		return Diagnosis{}, fmt.Errorf("%w: --diagnose checks codes from the app, not backup codes", ErrMalformedCode)
+	}
+	key, err := s.requireKey()
+	if err != nil {
+		return Diagnosis{}, err
+	}
+	sess, err := s.session(ctx, db)
+	if err != nil {
+		return Diagnosis{}, err
+	}
+	var creds []Credential
+	if err := sess.db.Table(s.cfg.Tables.Credentials).Where("user_id = ?", user.ID).Find(&creds).Error; err != nil {
+		return Diagnosis{}, fmt.Errorf("diagnose %s: %w", user, err)
+	}
+	if len(creds) == 0 {
+		return Diagnosis{}, fmt.Errorf("diagnose %s: %w", user, ErrNotEnrolled)
+	}
+	cred := &creds[0]
+	if len(code) != cred.Digits {
+		return Diagnosis{}, fmt.Errorf("diagnose %s: %w: want %d digits", user, ErrMalformedCode, cred.Digits)
+	}
+	secret, err := key.open(cred.UserID, cred.KeyID, cred.Secret)
+	if err != nil {
+		return Diagnosis{}, fmt.Errorf("diagnose %s: %w", user, err)
+	}
+	p := cred.params()
+	window := int(DiagnoseWindow / (time.Duration(p.Period) * time.Second))
+	step, ok, err := matchStep(secret, code, s.now(), window, p)
+	if err != nil || !ok {
+		return Diagnosis{Period: p.Period}, err
+	}
+	offset := step - p.Step(s.now())
+	return Diagnosis{
+		Found:       true,
+		OffsetSteps: offset,
+		Offset:      time.Duration(offset*int64(p.Period)) * time.Second,
+		Accepted:    offset >= -int64(s.cfg.Skew) && offset <= int64(s.cfg.Skew),
+		Used:        step <= cred.LastStep,
+		Period:      p.Period,
+	}, nil
+}
