@@ -133,6 +133,7 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 			r.auditCommand(),
 			r.migrateCommand(),
 			r.keygenCommand(),
+			r.rotateKeyCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -38,7 +38,8 @@ func ExitCode(err error) int {
 	case errors.As(err, &usage),
 		errors.Is(err, models.ErrMalformedCode),
 		errors.Is(err, models.ErrInvalidUserRef),
-		errors.Is(err, models.ErrReasonRequired):
+		errors.Is(err, models.ErrReasonRequired),
+		errors.Is(err, models.ErrSameKey):
 		return ExitUsage
 	case errors.Is(err, models.ErrCodeRejected):
 		return ExitRejected

@@ -36,8 +36,7 @@ func (s *Service) Diagnose(ctx context.Context, db *gorm.DB, user User, code str
 	if kind != kindTOTP {
 		return Diagnosis{}, fmt.Errorf("%w: --diagnose checks codes from the app, not backup codes", ErrMalformedCode)
 	}
-	key, err := s.requireKey()
-	if err != nil {
+	if _, err := s.requireKey(); err != nil {
 		return Diagnosis{}, err
 	}
 	sess, err := s.session(ctx, db)
@@ -54,6 +53,10 @@ func (s *Service) Diagnose(ctx context.Context, db *gorm.DB, user User, code str
 	cred := &creds[0]
 	if len(code) != cred.Digits {
 		return Diagnosis{}, fmt.Errorf("diagnose %s: %w: want %d digits", user, ErrMalformedCode, cred.Digits)
+	}
+	key, err := s.keyFor(cred.KeyID)
+	if err != nil {
+		return Diagnosis{}, err
 	}
 	secret, err := key.open(cred.UserID, cred.KeyID, cred.Secret)
 	if err != nil {

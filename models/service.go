@@ -16,6 +16,9 @@ type Config struct {
 	Tables Tables     // totpadm's tables; default prefix totp_
 	Users  UsersTable // the application's users table (read only)
 	Key    *Key       // seals and opens secrets; nil is allowed until one is needed
+	// OldKeys still open secrets but never seal new ones: during a key
+	// rotation the application keeps verifying whichever key a row is under.
+	OldKeys []*Key
 
 	Issuer string // shown by authenticator apps above the account name
 	Params Params // RFC 6238 parameters for new enrollments
@@ -132,4 +135,19 @@ func (s *Service) requireKey() (*Key, error) {
 		return nil, ErrNoKey
 	}
 	return s.cfg.Key, nil
+}
+
+// keyFor returns the configured key (current or old) that sealed a row
+// with keyID, or the current key, whose open then reports the mismatch.
+func (s *Service) keyFor(keyID string) (*Key, error) {
+	key, err := s.requireKey()
+	if err != nil {
+		return nil, err
+	}
+	for _, k := range s.cfg.OldKeys {
+		if k != nil && k.ID() == keyID {
+			return k, nil
+		}
+	}
+	return key, nil
 }

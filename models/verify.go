@@ -143,7 +143,7 @@ func (s *Service) verify(ctx context.Context, db *gorm.DB, user User, input stri
 }
 
 func (s *Service) verifyTOTP(tx *gorm.DB, user User, cred *Credential, code string, now time.Time, out *verifyOutcome) error {
-	key, err := s.requireKey()
+	key, err := s.keyFor(cred.KeyID)
 	if err != nil {
 		return err
 	}
