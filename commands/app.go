@@ -72,9 +72,10 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code
 
 // runner holds the state of one invocation; nothing outlives it.
 type runner struct {
-	streams Streams
-	args    []string // the command line as given
-	secrets []string // scrubbed from every message
+	streams    Streams
+	args       []string // the command line as given
+	configFile string   // the configuration file applied, if any
+	secrets    []string // scrubbed from every message
 }
 
 // oneLine makes msg a single line with no secret in it.
@@ -109,7 +110,7 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 		Writer:               r.streams.Out,
 		ErrWriter:            r.streams.Err,
 		Flags:                flags,
-		Before:               loadConfigFile(flags),
+		Before:               r.loadConfigFile(flags),
 		EnableBashCompletion: true,
 		HideHelpCommand:      true,
 		Suggest:              true,
@@ -134,6 +135,7 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 			r.migrateCommand(),
 			r.keygenCommand(),
 			r.rotateKeyCommand(),
+			r.doctorCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -44,8 +44,9 @@ func fileBackedFlags(flags []cli.Flag) []cli.Flag {
 	return out
 }
 
-// loadConfigFile applies the configuration file, if any, to the flags.
-func loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
+// loadConfigFile applies the configuration file, if any, to the flags,
+// and remembers which file it was for doctor.
+func (r *runner) loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
 	return func(c *cli.Context) error {
 		path, explicit := c.String(flagConfig), c.IsSet(flagConfig)
 		if !explicit {
@@ -81,6 +82,7 @@ func loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
 		if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
 			return fmt.Errorf("%w: config file %s: %w", ErrConfig, path, err)
 		}
+		r.configFile = path
 		return nil
 	}
 }

@@ -1,0 +1,220 @@
+package commands
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/urfave/cli/v2"
+	"gorm.io/gorm"
+
+	"github.com/totpadm/totpadm/config"
+	"github.com/totpadm/totpadm/models"
+)
+
+func (r *runner) doctorCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "doctor",
+		Usage: "check configuration, database, users-table mapping, schema, key and clock",
+		Description: `Runs every check totpadm depends on and prints one line per check, ✓ or ✗,
+with the fix for each failure: the configuration, that the database answers
+(and its version), that the users-table mapping reads (and the id type), the
+schema version, the key file's permissions, that the key opens a sample of the
+stored secrets, and this machine's clock against the database server's (TOTP
+codes fail when they differ by more than a time step). Changes nothing.
+Exit 0 only when every check passes, 5 otherwise.
+
+Examples:
+   totpadm doctor
+   totpadm --db postgres://admin@db/app --key-file /etc/totpadm/key doctor -o json`,
+		Action: r.doctor,
+	}
+}
+
+// checkResult is one line of doctor's report.
+type checkResult struct {
+	name, detail, fix string
+	ok                bool
+}
+
+// doctorReport prints checks as they finish, so a hang shows where.
+type doctorReport struct {
+	r      *runner
+	rw     recordWriter
+	failed bool
+}
+
+func (d *doctorReport) add(res checkResult) {
+	if !res.ok {
+		d.failed = true
+	}
+	if d.rw != nil {
+		d.rw.write(record{{"check", res.name}, {"ok", res.ok}, {"detail", res.detail}, {"fix", res.fix}})
+		return
+	}
+	mark, line := "✓", res.name+": "+res.detail
+	if !res.ok {
+		mark = "✗"
+		if res.fix != "" {
+			line += " — fix: " + res.fix
+		}
+	}
+	fmt.Fprintln(d.r.streams.Out, mark+" "+terminalSafe(d.r.oneLine(line)))
+}
+
+func (d *doctorReport) finish() error {
+	if d.rw != nil {
+		if err := d.rw.flush(); err != nil {
+			return err
+		}
+	}
+	if d.failed {
+		return exitStatus{ExitEnvironment}
+	}
+	return nil
+}
+
+func (r *runner) doctor(c *cli.Context) error {
+	report := &doctorReport{r: r}
+	st, err := r.settings(c)
+	if err != nil {
+		report.add(checkResult{name: "config", detail: err.Error(), fix: "see totpadm --help"})
+		return report.finish()
+	}
+	if st.format != formatTable {
+		report.rw = newRecordWriter(st.format, r.streams.Out, []string{"check", "ok", "detail", "fix"})
+	}
+	source := "no configuration file; flags, environment and defaults"
+	if r.configFile != "" {
+		source = "configuration file " + r.configFile
+	}
+	report.add(checkResult{name: "config", ok: true, detail: source})
+
+	db, keyFile, err := r.connect(c, st.tables, &st.svc.Users)
+	if err != nil {
+		report.add(checkResult{name: "database", detail: err.Error(), fix: "check --db, that the server runs, and the credentials"})
+		return report.finish()
+	}
+	defer config.Close(db)
+	version, err := models.DatabaseVersion(c.Context, db)
+	if err != nil {
+		report.add(checkResult{name: "database", detail: err.Error(), fix: "check --db and the server"})
+		return report.finish()
+	}
+	report.add(checkResult{name: "database", ok: true, detail: version})
+
+	svc, err := models.NewService(st.svc)
+	if err != nil {
+		report.add(checkResult{name: "config", detail: err.Error()})
+		return report.finish()
+	}
+	u := st.svc.Users
+	if info, err := svc.CheckUsersTable(c.Context, db); err != nil {
+		report.add(checkResult{name: "users table", detail: err.Error(), fix: "set --users-table and the --user-*-column flags to the application's users table"})
+	} else {
+		email := "no email column"
+		if u.EmailColumn != "" {
+			email = "email " + u.EmailColumn
+		}
+		report.add(checkResult{name: "users table", ok: true, detail: fmt.Sprintf("%s: id %s (%s), login %s, %s", u.Table, u.IDColumn, info.IDType, u.LoginColumn, email)})
+	}
+
+	schemaOK := false
+	switch err := models.CheckSchema(c.Context, db, st.tables); {
+	case err == nil:
+		schemaOK = true
+		report.add(checkResult{name: "schema", ok: true, detail: fmt.Sprintf("version %d (%s, %s, %s)", models.SchemaVersion, st.tables.Credentials, st.tables.BackupCodes, st.tables.AuditLog)})
+	case errors.Is(err, models.ErrSchemaMissing):
+		report.add(checkResult{name: "schema", detail: "totpadm's tables do not exist", fix: "run `totpadm migrate`"})
+	default:
+		report.add(checkResult{name: "schema", detail: err.Error(), fix: "run `totpadm migrate`, or upgrade totpadm if the database is newer"})
+	}
+
+	r.doctorKey(c, report, st, db, keyFile, schemaOK)
+	r.doctorClock(c, report, db)
+	return report.finish()
+}
+
+// doctorKey checks the key file and that the key opens stored secrets.
+func (r *runner) doctorKey(c *cli.Context, report *doctorReport, st settings, db *gorm.DB, keyFile string, schemaOK bool) {
+	key, err := config.LoadKey(keyFile, r.streams.Getenv("TOTPADM_KEY"))
+	switch {
+	case err != nil:
+		report.add(checkResult{name: "key", detail: err.Error(), fix: "fix the key file or TOTPADM_KEY"})
+		return
+	case key == nil:
+		report.add(checkResult{name: "key", detail: "no key configured", fix: "`totpadm keygen --out FILE`, then --key-file FILE (or set TOTPADM_KEY)"})
+		return
+	}
+	where := "TOTPADM_KEY"
+	if keyFile != "" {
+		where = keyFile + " (mode 0600)"
+	}
+	report.add(checkResult{name: "key", ok: true, detail: fmt.Sprintf("key %s from %s", key.ID(), where)})
+	if !schemaOK {
+		return
+	}
+	cfg := st.svc
+	cfg.Key = key
+	keyed, err := models.NewService(cfg)
+	if err != nil {
+		report.add(checkResult{name: "secrets", detail: err.Error()})
+		return
+	}
+	sample, err := keyed.SampleSecrets(c.Context, db, 20)
+	if err != nil {
+		report.add(checkResult{name: "secrets", detail: err.Error(), fix: "check the database"})
+		return
+	}
+	var others []string
+	for id, n := range sample.ByKey {
+		if id != key.ID() {
+			others = append(others, fmt.Sprintf("%d under key %s", n, id))
+		}
+	}
+	sort.Strings(others)
+	switch {
+	case sample.Tried == 0:
+		report.add(checkResult{name: "secrets", ok: true, detail: "none stored yet"})
+	case sample.Opened < sample.Tried || len(others) > 0:
+		detail := fmt.Sprintf("the key opened %d of %d sampled secrets", sample.Opened, sample.Tried)
+		if len(others) > 0 {
+			detail += "; " + strings.Join(others, ", ")
+		}
+		report.add(checkResult{name: "secrets", detail: detail, fix: "use the key the secrets were sealed with, or finish `totpadm rotate-key`"})
+	default:
+		report.add(checkResult{name: "secrets", ok: true, detail: fmt.Sprintf("the key opened %d of %d sampled secrets; all %d secrets are under it", sample.Opened, sample.Tried, sample.ByKey[key.ID()])})
+	}
+}
+
+// doctorClock compares this machine's clock with the database server's:
+// the application checks codes by its clock, totpadm by this one.
+func (r *runner) doctorClock(c *cli.Context, report *doctorReport, db *gorm.DB) {
+	before := r.streams.Now()
+	server, ok, err := models.DatabaseClock(c.Context, db)
+	after := r.streams.Now()
+	switch {
+	case err != nil:
+		report.add(checkResult{name: "clock", detail: err.Error()})
+		return
+	case !ok:
+		report.add(checkResult{name: "clock", ok: true, detail: "SQLite runs on this machine and shares its clock; " + before.UTC().Format(time.RFC3339)})
+		return
+	}
+	local := before.Add(after.Sub(before) / 2)
+	skew := local.Sub(server)
+	if skew < 0 {
+		skew = -skew
+	}
+	detail := fmt.Sprintf("this machine and the database server differ by %.1f s", skew.Seconds())
+	switch {
+	case skew > 30*time.Second:
+		report.add(checkResult{name: "clock", detail: detail + ", more than a 30 s time step: codes will be rejected", fix: "synchronise both clocks with NTP (timedatectl set-ntp true)"})
+	case skew > 5*time.Second:
+		report.add(checkResult{name: "clock", ok: true, detail: detail + " (within a time step, but check NTP)"})
+	default:
+		report.add(checkResult{name: "clock", ok: true, detail: detail})
+	}
+}

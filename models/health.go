@@ -1,0 +1,118 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"gorm.io/gorm"
+)
+
+// Health checks used by `totpadm doctor`. Each answers one question, reads
+// only, and returns an error that says what is wrong.
+
+// DatabaseVersion names the database server and its version.
+func DatabaseVersion(ctx context.Context, db *gorm.DB) (string, error) {
+	d, err := dialectOf(db)
+	if err != nil {
+		return "", err
+	}
+	var q, name string
+	switch d.name {
+	case "sqlite":
+		q, name = "SELECT sqlite_version()", "SQLite"
+	case "postgres":
+		q, name = "SHOW server_version", "PostgreSQL"
+	default:
+		q, name = "SELECT VERSION()", "MySQL/MariaDB"
+	}
+	var v string
+	if err := db.WithContext(ctx).Raw(q).Scan(&v).Error; err != nil {
+		return "", fmt.Errorf("query the server version: %w", err)
+	}
+	return name + " " + v, nil
+}
+
+// DatabaseClock returns the database server's current time, or ok=false
+// for SQLite, whose clock is this machine's.
+func DatabaseClock(ctx context.Context, db *gorm.DB) (t time.Time, ok bool, err error) {
+	d, err := dialectOf(db)
+	if err != nil || d.name == "sqlite" {
+		return time.Time{}, false, err
+	}
+	q := "SELECT CURRENT_TIMESTAMP"
+	if d.name == "mysql" {
+		q = "SELECT UTC_TIMESTAMP(6)"
+	}
+	if err := db.WithContext(ctx).Raw(q).Scan(&t).Error; err != nil {
+		return time.Time{}, false, fmt.Errorf("read the server clock: %w", err)
+	}
+	return t, true, nil
+}
+
+// UsersTableInfo describes the mapped users table.
+type UsersTableInfo struct {
+	IDType string // the id column's database type
+}
+
+// CheckUsersTable reads one row through the configured mapping and reports
+// the id column's type. It touches nothing.
+func (s *Service) CheckUsersTable(ctx context.Context, db *gorm.DB) (UsersTableInfo, error) {
+	sess, err := s.session(ctx, db)
+	if err != nil {
+		return UsersTableInfo{}, err
+	}
+	d := sess.d
+	rows, err := sess.db.Raw(fmt.Sprintf("SELECT %s FROM %s u LIMIT 1", s.userColumns(d, "u"), d.quote(s.cfg.Users.Table))).Rows()
+	if err != nil {
+		return UsersTableInfo{}, fmt.Errorf("read %s through the mapping: %w", s.cfg.Users.Table, err)
+	}
+	rows.Close()
+	info := UsersTableInfo{IDType: "unknown"}
+	if cols, err := sess.db.Migrator().ColumnTypes(s.cfg.Users.Table); err == nil {
+		for _, c := range cols {
+			if c.Name() == s.cfg.Users.IDColumn {
+				info.IDType = c.DatabaseTypeName()
+			}
+		}
+	}
+	return info, nil
+}
+
+// SecretSample is what SampleSecrets found.
+type SecretSample struct {
+	Tried, Opened int
+	ByKey         map[string]int // secrets per key id, over the whole table
+}
+
+// SampleSecrets tries to open up to n stored secrets with the configured
+// keys and counts every secret by key id.
+func (s *Service) SampleSecrets(ctx context.Context, db *gorm.DB, n int) (SecretSample, error) {
+	if _, err := s.requireKey(); err != nil {
+		return SecretSample{}, err
+	}
+	sess, err := s.session(ctx, db)
+	if err != nil {
+		return SecretSample{}, err
+	}
+	byKey, err := s.keyIDCounts(sess.db)
+	if err != nil {
+		return SecretSample{}, err
+	}
+	var creds []Credential
+	if err := sess.db.Table(s.cfg.Tables.Credentials).Select("user_id, secret, key_id").Limit(n).Find(&creds).Error; err != nil {
+		return SecretSample{}, fmt.Errorf("read secrets: %w", err)
+	}
+	sample := SecretSample{Tried: len(creds), ByKey: byKey}
+	for _, c := range creds {
+		key, err := s.keyFor(c.KeyID)
+		if err != nil {
+			return sample, err
+		}
+		if plain, err := key.open(c.UserID, c.KeyID, c.Secret); err == nil {
+			clear(plain)
+			sample.Opened++
+		}
+	}
+	return sample, nil
+}
