@@ -136,6 +136,8 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 			r.keygenCommand(),
 			r.rotateKeyCommand(),
 			r.doctorCommand(),
+			r.completionCommand(),
+			r.manCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

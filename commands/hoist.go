@@ -14,6 +14,10 @@ import (
 // argument and would take "--dry-run" for a user name — after disabling
 // alice for real. Nothing after a "--" moves.
 func hoistGlobalFlags(args []string, globals []cli.Flag, cmds []*cli.Command) []string {
+	// The shell-completion request must stay last, where cli looks for it.
+	if n := len(args); n > 1 && args[n-1] == "--generate-bash-completion" {
+		return append(hoistGlobalFlags(args[:n-1:n-1], globals, cmds), args[n-1])
+	}
 	if len(args) < 2 {
 		return args
 	}
