@@ -66,7 +66,7 @@ func TestCompletionScriptsAndManPage(t *testing.T) {
 		t.Fatalf("man: exit %d, starts %q", res.Code, res.Stdout[:min(40, len(res.Stdout))])
 	}
 	for _, cmd := range completionCommands {
-		if !strings.Contains(res.Stdout, ".SS "+cmd) {
+		if !strings.Contains(res.Stdout, "\n.SH "+cmd) {
 			t.Errorf("man page lacks a section for %s", cmd)
 		}
 	}
