@@ -68,9 +68,10 @@ func exitCode(t *testing.T, err error) int {
 }
 
 // holdWriteLock blocks every writer until release: on SQLite an open
-// BEGIN IMMEDIATE transaction, on PostgreSQL a FOR UPDATE lock on alice's
+// BEGIN IMMEDIATE transaction, elsewhere a FOR UPDATE lock on alice's
 // credential. It waits until all n processes are queued where it can see
-// them (pg_locks), and otherwise long enough for them to start.
+// them (pg_stat_activity, innodb_trx), on SQLite long enough for them to
+// start.
 func holdWriteLock(t *testing.T, db *testutil.DB, n int) func([]*exec.Cmd) func() {
 	return func([]*exec.Cmd) func() {
 		ctx := context.Background()
@@ -83,14 +84,14 @@ func holdWriteLock(t *testing.T, db *testutil.DB, n int) func([]*exec.Cmd) func(
 			t.Fatal(err)
 		}
 		begin, lock := "BEGIN IMMEDIATE", "SELECT 1"
-		if db.Backend == "postgres" {
+		if db.Backend != "sqlite" {
 			begin, lock = "BEGIN", "SELECT user_id FROM totp_credentials FOR UPDATE"
 		}
 		mustExec(t, conn, begin)
 		mustExec(t, conn, lock)
 		return func() {
 			deadline := time.Now().Add(10 * time.Second)
-			if db.Backend == "postgres" {
+			if db.Backend != "sqlite" {
 				for time.Now().Before(deadline) && waitingOnLocks(t, db) < n {
 					time.Sleep(20 * time.Millisecond)
 				}
@@ -106,7 +107,11 @@ func holdWriteLock(t *testing.T, db *testutil.DB, n int) func([]*exec.Cmd) func(
 
 func waitingOnLocks(t *testing.T, db *testutil.DB) int {
 	var n int
-	err := db.Gorm.Raw("SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()").Scan(&n).Error
+	q := "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+	if db.Backend == "mysql" {
+		q = "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'"
+	}
+	err := db.Gorm.Raw(q).Scan(&n).Error
 	if err != nil {
 		t.Fatal(err)
 	}

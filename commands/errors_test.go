@@ -99,8 +99,8 @@ func TestErrorsDatabaseTargets(t *testing.T) {
 	dir := t.TempDir()
 	missing := filepath.Join(dir, "typo.db")
 	cases := []errorsCase{
-		{name: "mysql is not supported", args: []string{"--db", "mysql://root:hunter2pw@localhost/app", "status"},
-			wantCode: 2, stderr: "mysql", never: []string{"hunter2pw"}},
+		{name: "redis is not supported", args: []string{"--db", "redis://root:hunter2pw@localhost/app", "status"},
+			wantCode: 2, stderr: "redis", never: []string{"hunter2pw"}},
 		{name: "unknown scheme", args: []string{"--db", "redis://localhost/0", "status"}, wantCode: 2, stderr: "redis"},
 		{name: "sqlite URL without a path", args: []string{"--db", "sqlite:", "status"}, wantCode: 2, stderr: "sqlite"},
 		{name: "postgres URL without a host", args: []string{"--db", "postgres://admin:hunter2pw@/app", "status"},
@@ -160,7 +160,7 @@ func TestErrorsBinary(t *testing.T) {
 	dir := t.TempDir()
 	for _, c := range []errorsCase{
 		{name: "unknown command", args: []string{"frobnicate"}, wantCode: 2, stderr: "frobnicate"},
-		{name: "unsupported scheme", args: []string{"--db", "mysql://root:hunter2pw@localhost/app", "status"}, wantCode: 2, stderr: "mysql", never: []string{"hunter2pw"}},
+		{name: "unsupported scheme", args: []string{"--db", "redis://root:hunter2pw@localhost/app", "status"}, wantCode: 2, stderr: "redis", never: []string{"hunter2pw"}},
 		{name: "missing database", args: []string{"--db", filepath.Join(dir, "nope.db"), "status"}, wantCode: 5, stderr: "nope.db"},
 		{name: "unreachable postgres", args: []string{"--db", "postgres://admin:hunter2pw@127.0.0.1:1/app", "status"}, wantCode: 5, stderr: "127.0.0.1", never: []string{"hunter2pw"}},
 	} {

@@ -12,16 +12,17 @@ import (
 
 // Target is a parsed --db value.
 type Target struct {
-	Driver string // "sqlite" or "postgres"
+	Driver string // "sqlite", "postgres" or "mysql"
 	Path   string // SQLite file path
-	URL    string // PostgreSQL URL, as given
+	URL    string // PostgreSQL or MySQL URL, as given
 }
 
 // ErrInvalidDSN marks a --db value that cannot be parsed.
 var ErrInvalidDSN = errors.New("invalid --db")
 
 // ParseTarget accepts a SQLite path, a sqlite: URL (sqlite:rel.db,
-// sqlite:///abs.db) or a postgres:// / postgresql:// URL.
+// sqlite:///abs.db), a postgres:// / postgresql:// URL, or a
+// mysql://user:pass@host:port/db URL (MySQL or MariaDB).
 func ParseTarget(spec string) (Target, error) {
 	spec = strings.TrimSpace(spec)
 	if spec == "" {
@@ -42,6 +43,15 @@ func ParseTarget(spec string) (Target, error) {
 			return Target{}, fmt.Errorf("%w: PostgreSQL URL %s has no host", ErrInvalidDSN, RedactURL(spec))
 		}
 		return Target{Driver: "postgres", URL: spec}, nil
+	case strings.HasPrefix(lower, "mysql://"), strings.HasPrefix(lower, "mariadb://"):
+		u, err := url.Parse(spec)
+		if err != nil {
+			return Target{}, fmt.Errorf("%w: not a valid MySQL URL", ErrInvalidDSN)
+		}
+		if u.Host == "" || strings.Trim(u.Path, "/") == "" {
+			return Target{}, fmt.Errorf("%w: MySQL URL %s needs a host and a database: mysql://user@host:3306/dbname", ErrInvalidDSN, RedactURL(spec))
+		}
+		return Target{Driver: "mysql", URL: spec}, nil
 	case strings.HasPrefix(lower, "sqlite:"):
 		path := spec[len("sqlite:"):]
 		path = strings.TrimPrefix(path, "//")
@@ -51,7 +61,7 @@ func ParseTarget(spec string) (Target, error) {
 		return Target{Driver: "sqlite", Path: path}, nil
 	case strings.Contains(spec, "://"):
 		scheme, _, _ := strings.Cut(spec, "://")
-		return Target{}, fmt.Errorf("%w: unsupported scheme %q (want a SQLite path, sqlite:, or postgres://)", ErrInvalidDSN, scheme)
+		return Target{}, fmt.Errorf("%w: unsupported scheme %q (want a SQLite path, sqlite:, postgres:// or mysql://)", ErrInvalidDSN, scheme)
 	}
 	return Target{Driver: "sqlite", Path: spec}, nil
 }
@@ -69,7 +79,7 @@ func isKeywordDSN(lower string) bool {
 
 // String is the target for messages, never with a password.
 func (t Target) String() string {
-	if t.Driver == "postgres" {
+	if t.Driver != "sqlite" {
 		return RedactURL(t.URL)
 	}
 	return t.Path
@@ -78,7 +88,7 @@ func (t Target) String() string {
 // Password is the database password in the target, if any, so that it can
 // be scrubbed from error text produced by drivers.
 func (t Target) Password() string {
-	if t.Driver != "postgres" {
+	if t.Driver == "sqlite" {
 		return ""
 	}
 	u, err := url.Parse(t.URL)

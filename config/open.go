@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	mysqldriver "github.com/go-sql-driver/mysql"
+	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -64,6 +66,12 @@ func open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
 		dialector = sqlite.Open(sqliteDSN(t.Path, opt))
 	case "postgres":
 		dialector = postgres.New(postgres.Config{DSN: postgresDSN(t.URL)})
+	case "mysql":
+		dsn, err := mysqlDSN(t.URL)
+		if err != nil {
+			return nil, err
+		}
+		dialector = mysql.Open(dsn)
 	default:
 		return nil, fmt.Errorf("unsupported driver %q", t.Driver)
 	}
@@ -118,6 +126,37 @@ func postgresDSN(raw string) string {
 		u.RawQuery = q.Encode()
 	}
 	return u.String()
+}
+
+// mysqlDSN turns mysql://user:pass@host:port/db?params into the
+// go-sql-driver form. Times are read and written as UTC; clientFoundRows
+// makes UPDATE report matched rows, as SQLite and PostgreSQL do, so a
+// conditional update's row count means the same on every database.
+func mysqlDSN(raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return "", errors.New("not a valid MySQL URL")
+	}
+	cfg := mysqldriver.NewConfig()
+	cfg.Net = "tcp"
+	cfg.Addr = u.Host
+	if u.Port() == "" {
+		cfg.Addr = u.Host + ":3306"
+	}
+	cfg.User = u.User.Username()
+	cfg.Passwd, _ = u.User.Password()
+	cfg.DBName = strings.Trim(u.Path, "/")
+	cfg.ParseTime = true
+	cfg.Loc = time.UTC
+	cfg.ClientFoundRows = true
+	cfg.Timeout = 5 * time.Second
+	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	for k, v := range u.Query() {
+		if len(v) > 0 {
+			cfg.Params[k] = v[0]
+		}
+	}
+	return cfg.FormatDSN(), nil
 }
 
 // Close releases the connection pool.

@@ -169,7 +169,7 @@ func (s *Service) EnrollMany(ctx context.Context, db *gorm.DB, es []*Enrollment,
 		for i := lo; i < hi; i++ {
 			prepared[i-lo], errs[i-lo] = s.prepareEnrollment(es[i], opt)
 		}
-		err := sess.db.Transaction(func(tx *gorm.DB) error {
+		err := s.transaction(sess, func(tx *gorm.DB) error {
 			existing, err := s.existingStates(tx, sess.d, ids[lo:hi])
 			if err != nil {
 				return err
@@ -324,7 +324,7 @@ func (s *Service) bulkWrite(ctx context.Context, db *gorm.DB, users []User, bulk
 		}
 		lo, hi := b[0], b[1]
 		errs := make([]error, hi-lo)
-		err := sess.db.Transaction(func(tx *gorm.DB) error {
+		err := s.transaction(sess, func(tx *gorm.DB) error {
 			existing, err := s.existingStates(tx, sess.d, ids[lo:hi])
 			if err != nil {
 				return err

@@ -43,6 +43,11 @@ BEGIN SELECT RAISE(ABORT, 'refused by test trigger'); END`)
 		db.Exec(t, `CREATE FUNCTION refuse() RETURNS trigger AS $$
 BEGIN IF NEW.user_id = '`+userID+`' THEN RAISE EXCEPTION 'refused by test trigger'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql`)
 		db.Exec(t, `CREATE TRIGGER refuse BEFORE INSERT ON totp_credentials FOR EACH ROW EXECUTE FUNCTION refuse()`)
+	case "mysql":
+		db.Exec(t, `CREATE TRIGGER refuse BEFORE INSERT ON totp_credentials FOR EACH ROW
+BEGIN IF NEW.user_id = '`+userID+`' THEN SIGNAL SQLSTATE '45000' SET MESSAGE_TEXT = 'refused by test trigger'; END IF; END`)
+	default:
+		t.Fatalf("no refusing trigger for %s", db.Backend)
 	}
 }
 

@@ -117,8 +117,8 @@ func (s *Service) enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt En
 	// row and decides on it; each round at least one contender commits, so
 	// the loop ends.
 	for attempt := 0; ; attempt++ {
-		err = sess.db.Transaction(save)
-		if err == nil || !isUniqueViolation(err) || attempt == maxEnrollAttempts {
+		err = s.transaction(sess, save)
+		if err == nil || !isUniqueViolation(err) || attempt == maxTxAttempts {
 			break
 		}
 	}
@@ -127,10 +127,6 @@ func (s *Service) enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt En
 	}
 	return res, nil
 }
-
-// maxEnrollAttempts bounds the retries of an enrollment that keeps losing
-// insert races to concurrent enrollments of the same user.
-const maxEnrollAttempts = 32
 
 // preparedEnrollment is an enrollment with all its CPU work done — the
 // secret sealed, the backup codes drawn and hashed — so that the

@@ -22,7 +22,7 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, db *gorm.DB, user U
 	if err != nil {
 		return nil, fmt.Errorf("backup codes for %s: %w", user, err)
 	}
-	err = sess.db.Transaction(func(tx *gorm.DB) error {
+	err = s.transaction(sess, func(tx *gorm.DB) error {
 		if _, err := s.lockCredential(tx, sess.d, user.ID); err != nil {
 			return err
 		}
@@ -54,7 +54,7 @@ func (s *Service) Disable(ctx context.Context, db *gorm.DB, user User, reason st
 	if err != nil {
 		return err
 	}
-	err = sess.db.Transaction(func(tx *gorm.DB) error {
+	err = s.transaction(sess, func(tx *gorm.DB) error {
 		if _, err := s.lockCredential(tx, sess.d, user.ID); err != nil {
 			return err
 		}
@@ -77,7 +77,7 @@ func (s *Service) Unlock(ctx context.Context, db *gorm.DB, user User) (wasLocked
 		return false, err
 	}
 	now := s.now()
-	err = sess.db.Transaction(func(tx *gorm.DB) error {
+	err = s.transaction(sess, func(tx *gorm.DB) error {
 		cred, err := s.lockCredential(tx, sess.d, user.ID)
 		if err != nil {
 			return err

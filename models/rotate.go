@@ -100,7 +100,7 @@ func (s *Service) keyIDCounts(db *gorm.DB) (map[string]int, error) {
 // rotateBatch re-encrypts up to batch secrets still under oldKey.
 func (s *Service) rotateBatch(sess session, oldKey, newKey *Key, batch int) (int, error) {
 	done := 0
-	err := sess.db.Transaction(func(tx *gorm.DB) error {
+	err := s.transaction(sess, func(tx *gorm.DB) error {
 		var creds []Credential
 		q := fmt.Sprintf("SELECT user_id, secret, key_id FROM %s WHERE key_id = ? ORDER BY user_id LIMIT %d%s",
 			sess.d.quote(s.cfg.Tables.Credentials), batch, sess.d.forUpdate())

@@ -119,12 +119,20 @@ func (s *Service) LookupUser(ctx context.Context, db *gorm.DB, ref UserRef) (Use
 	// databases coerce a text parameter to the column's type, so the
 	// primary-key index is used, whatever the type.
 	query := fmt.Sprintf("SELECT %s FROM %s u WHERE u.%s = ?", s.userColumns(d, "u"), d.quote(s.cfg.Users.Table), d.quote(column))
+	args := []any{ref.Value}
+	if ref.ByID && d.name == "mysql" {
+		// MySQL turns '1abc' into 1 when comparing with an integer column:
+		// keep the indexed comparison but demand the exact text as well, so
+		// a mistyped id never acts on another user.
+		query += " AND " + d.asText("u."+d.quote(column)) + " = ?"
+		args = append(args, ref.Value)
+	}
 	var (
 		u     User
 		login sql.NullString
 		email sql.NullString
 	)
-	row := sess.db.Raw(query, ref.Value).Row()
+	row := sess.db.Raw(query, args...).Row()
 	if err := row.Scan(&u.ID, &login, &email); err != nil {
 		if errors.Is(err, sql.ErrNoRows) || impossibleValue(err) {
 			return User{}, fmt.Errorf("%w: no row in %s with %s = %q", ErrUserNotFound, s.cfg.Users.Table, column, ref.Value)

@@ -107,7 +107,7 @@ func (s *Service) verify(ctx context.Context, db *gorm.DB, user User, input stri
 		return VerifyResult{}, err
 	}
 	var out verifyOutcome
-	err = sess.db.Transaction(func(tx *gorm.DB) error {
+	err = s.transaction(sess, func(tx *gorm.DB) error {
 		out = verifyOutcome{}
 		cred, err := s.lockCredential(tx, sess.d, user.ID)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"net/url"
@@ -22,12 +23,16 @@ import (
 	"github.com/totpadm/totpadm/models"
 )
 
-// PostgresEnv names the variable holding the PostgreSQL URL for tests.
-const PostgresEnv = "TOTPADM_TEST_POSTGRES"
+// PostgresEnv and MySQLEnv name the variables holding the server URLs
+// for tests; each backend runs whenever its variable is set.
+const (
+	PostgresEnv = "TOTPADM_TEST_POSTGRES"
+	MySQLEnv    = "TOTPADM_TEST_MYSQL"
+)
 
 // DB is one test's private database.
 type DB struct {
-	Backend string // "sqlite" or "postgres"
+	Backend string // "sqlite", "postgres" or "mysql"
 	Spec    string // the --db value
 	KeyFile string
 	Dir     string   // a private temporary directory
@@ -38,11 +43,13 @@ type DB struct {
 var Users = []string{"alice", "bob", "carol"}
 
 // Backends runs fn once per available backend as a subtest. PostgreSQL
-// runs whenever PostgresEnv is set and is skipped visibly otherwise.
+// and MySQL run whenever their variable is set and are skipped visibly
+// otherwise.
 func Backends(t *testing.T, fn func(t *testing.T, db *DB)) {
 	t.Helper()
 	t.Run("sqlite", func(t *testing.T) { fn(t, NewSQLite(t)) })
 	t.Run("postgres", func(t *testing.T) { fn(t, NewPostgres(t)) })
+	t.Run("mysql", func(t *testing.T) { fn(t, NewMySQL(t)) })
 }
 
 // NewSQLite creates a migrated SQLite database with a users table and a key
@@ -81,6 +88,35 @@ func NewPostgres(t *testing.T) *DB {
 	db := &DB{Backend: "postgres", Spec: spec, Dir: t.TempDir()}
 	db.Gorm = open(t, mustTarget(t, spec))
 	db.setup(t, `CREATE TABLE users (id SERIAL PRIMARY KEY, username TEXT NOT NULL UNIQUE, email TEXT)`)
+	return db
+}
+
+// NewMySQL creates a fresh database on the MySQLEnv server (MySQL or
+// MariaDB), with a users table and totpadm's tables, dropped when the test
+// ends.
+func NewMySQL(t *testing.T) *DB {
+	t.Helper()
+	base := os.Getenv(MySQLEnv)
+	if base == "" {
+		t.Skipf("MySQL tests skipped: set %s (e.g. mysql://root@127.0.0.1:3306/test) to run them", MySQLEnv)
+	}
+	name := "totpadm_test_" + randomHex(t, 6)
+	admin := open(t, mustTarget(t, base))
+	if err := admin.Exec("CREATE DATABASE " + name).Error; err != nil {
+		t.Fatalf("create database: %v", err)
+	}
+	t.Cleanup(func() {
+		admin.Exec("DROP DATABASE " + name)
+		config.Close(admin)
+	})
+	u, err := url.Parse(base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/" + name
+	db := &DB{Backend: "mysql", Spec: u.String(), Dir: t.TempDir()}
+	db.Gorm = open(t, mustTarget(t, db.Spec))
+	db.setup(t, `CREATE TABLE users (id INT AUTO_INCREMENT PRIMARY KEY, username VARCHAR(191) NOT NULL UNIQUE, email TEXT)`)
 	return db
 }
 
@@ -157,6 +193,7 @@ func (db *DB) Dump(t *testing.T) string {
 			t.Fatalf("dump %s: %v", table, err)
 		}
 		cols, _ := rows.Columns()
+		types, _ := rows.ColumnTypes()
 		fmt.Fprintf(&b, "== %s %v\n", table, cols)
 		for rows.Next() {
 			vals := make([]any, len(cols))
@@ -167,10 +204,15 @@ func (db *DB) Dump(t *testing.T) string {
 			if err := rows.Scan(ptrs...); err != nil {
 				t.Fatalf("dump %s: %v", table, err)
 			}
-			for _, v := range vals {
+			for i, v := range vals {
 				switch x := v.(type) {
 				case []byte:
-					fmt.Fprintf(&b, "%x|", x)
+					// MySQL returns text as bytes too: hex only what is binary.
+					if binaryColumn(types, i) {
+						fmt.Fprintf(&b, "%x|", x)
+					} else {
+						fmt.Fprintf(&b, "%s|", x)
+					}
 				case time.Time:
 					fmt.Fprintf(&b, "%s|", x.UTC().Format(time.RFC3339Nano))
 				default:
@@ -182,6 +224,14 @@ func (db *DB) Dump(t *testing.T) string {
 		rows.Close()
 	}
 	return b.String()
+}
+
+func binaryColumn(types []*sql.ColumnType, i int) bool {
+	if i >= len(types) {
+		return true
+	}
+	t := strings.ToUpper(types[i].DatabaseTypeName())
+	return strings.Contains(t, "BLOB") || strings.Contains(t, "BINARY") || t == "BYTEA"
 }
 
 // Contains reports whether any file in dir (the SQLite database, its WAL,
