@@ -47,11 +47,15 @@ func (r *runner) stringFlag(c *cli.Context, name, def string) string {
 		return v
 	}
 	envName := "TOTPADM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	if envValue, inEnv := os.LookupEnv(envName); inEnv && envValue == "" && !r.typed(name) {
+	if envValue, inEnv := lookupEnv(envName); inEnv && envValue == "" && !r.typed(name) {
 		return def
 	}
 	return v
 }
+
+// lookupEnv reads the process environment, where urfave/cli itself reads
+// every flag's variable.
+func lookupEnv(name string) (string, bool) { return os.LookupEnv(name) }
 
 // typed reports whether --name (or -name) is on the command line.
 func (r *runner) typed(name string) bool {

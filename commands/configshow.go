@@ -1,0 +1,102 @@
+package commands
+
+import (
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/totpadm/totpadm/config"
+	"github.com/totpadm/totpadm/models"
+)
+
+func (r *runner) configCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "config",
+		Usage: "show the effective configuration",
+		Subcommands: []*cli.Command{{
+			Name:  "show",
+			Usage: "print every setting, its value and where it came from (flag, environment, file, default)",
+			Description: `Prints each global setting with its effective value and its source, in the
+precedence order flag > environment > configuration file > default. Database
+passwords and the key are never printed: TOTPADM_KEY shows only its key id.
+
+Examples:
+   totpadm config show
+   TOTPADM_OUTPUT=json totpadm --config /etc/totpadm/config.toml config show`,
+			Action: r.configShow,
+		}},
+	}
+}
+
+func (r *runner) configShow(c *cli.Context) error {
+	format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable))
+	if err != nil {
+		return err
+	}
+	rw := newRecordWriter(format, r.streams.Out, []string{"setting", "value", "source"})
+	for _, f := range c.App.Flags {
+		name := f.Names()[0]
+		if name == "help" || name == "generate-bash-completion" {
+			continue
+		}
+		value := c.Value(name)
+		shown := plainValue(value)
+		if s, ok := value.(string); ok {
+			shown = s
+		}
+		source := r.sourceOf(c, f)
+		switch {
+		case name == flagConfig && shown == "" && r.configFile != "":
+			shown, source = r.configFile, "discovered"
+		case name == flagActor && shown == "":
+			shown = r.defaultActor()
+			source = "default ($SUDO_USER, else the OS user)"
+		}
+		if name == flagDB && shown != "" {
+			if t, err := config.ParseTarget(shown); err == nil {
+				shown = t.String()
+			} else {
+				shown = config.Redact(shown, "")
+			}
+		}
+		rw.write(record{{"setting", name}, {"value", shown}, {"source", source}})
+	}
+	keySource, keyValue := "unset", ""
+	if text := r.streams.Getenv("TOTPADM_KEY"); text != "" {
+		keySource = "env TOTPADM_KEY"
+		if k, err := models.ParseKey(text); err == nil {
+			keyValue = "(hidden) key id " + k.ID()
+		} else {
+			keyValue = "(hidden) invalid: " + err.Error()
+		}
+	}
+	rw.write(record{{"setting", "key"}, {"value", keyValue}, {"source", keySource}})
+	return rw.flush()
+}
+
+// sourceOf says where a global flag's value came from.
+func (r *runner) sourceOf(c *cli.Context, f cli.Flag) string {
+	for _, n := range f.Names() {
+		if r.typed(n) {
+			return "flag"
+		}
+	}
+	if ev, ok := f.(interface{ GetEnvVars() []string }); ok {
+		for _, e := range ev.GetEnvVars() {
+			if envSet(e) {
+				return "env " + e
+			}
+		}
+	}
+	if c.IsSet(f.Names()[0]) && r.configFile != "" {
+		return "file " + r.configFile
+	}
+	return "default"
+}
+
+// envSet reports a non-empty variable in the process environment, which
+// is where urfave/cli reads flag variables from.
+func envSet(name string) bool {
+	v, ok := lookupEnv(name)
+	return ok && strings.TrimSpace(v) != ""
+}
