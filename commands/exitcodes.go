@@ -39,7 +39,8 @@ func ExitCode(err error) int {
 		errors.Is(err, models.ErrMalformedCode),
 		errors.Is(err, models.ErrInvalidUserRef),
 		errors.Is(err, models.ErrReasonRequired),
-		errors.Is(err, models.ErrSameKey):
+		errors.Is(err, models.ErrSameKey),
+		errors.Is(err, models.ErrInvalidURI):
 		return ExitUsage
 	case errors.Is(err, models.ErrCodeRejected):
 		return ExitRejected

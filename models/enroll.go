@@ -70,6 +70,9 @@ type EnrollOptions struct {
 	// enrollment is then saved active and that time step can never be
 	// accepted again. Empty saves it pending until the first verify.
 	ConfirmCode string
+	// Imported saves the enrollment active without a code: the secret comes
+	// from another system where the user already uses it. Audited as import.
+	Imported bool
 }
 
 // EnrollResult is a saved (or skipped) enrollment.
@@ -137,6 +140,7 @@ type preparedEnrollment struct {
 	codes    []BackupCode
 	plain    []string
 	replaces bool
+	action   string // audit action: enroll or import
 }
 
 func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions) (*preparedEnrollment, error) {
@@ -169,6 +173,8 @@ func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions) (*prepared
 			return nil, fmt.Errorf("%w: the confirmation code does not match the new secret (check the phone's clock)", ErrCodeRejected)
 		}
 		cred.State, cred.ActivatedAt, cred.LastStep = StateActive, &now, step
+	} else if opt.Imported {
+		cred.State, cred.ActivatedAt = StateActive, &now
 	}
 	if cred.Secret, err = key.seal(e.User.ID, e.secret); err != nil {
 		return nil, err
@@ -177,7 +183,11 @@ func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions) (*prepared
 	if err != nil {
 		return nil, err
 	}
-	return &preparedEnrollment{user: e.User, cred: cred, codes: codes, plain: plain}, nil
+	action := ActionEnroll
+	if opt.Imported {
+		action = ActionImport
+	}
+	return &preparedEnrollment{user: e.User, cred: cred, codes: codes, plain: plain, action: action}, nil
 }
 
 // decide applies Force and SkipEnrolled to an existing enrollment.
@@ -232,7 +242,7 @@ func (s *Service) writeEnrollments(tx *gorm.DB, ps []*preparedEnrollment) error 
 		if p.replaces {
 			outcome += " (replaced)"
 		}
-		audits = append(audits, s.auditEntry(ActionEnroll, p.user, outcome, ""))
+		audits = append(audits, s.auditEntry(p.action, p.user, outcome, ""))
 	}
 	if len(replace) > 0 {
 		if err := s.deleteEnrollments(tx, replace); err != nil {

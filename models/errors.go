@@ -23,6 +23,8 @@ var (
 	// well-formed backup code. It is usage, not a failed guess, so it does
 	// not count towards the lockout.
 	ErrMalformedCode = errors.New("malformed code")
+	// ErrInvalidURI: an otpauth URI that cannot be imported.
+	ErrInvalidURI = errors.New("invalid otpauth URI")
 	// ErrInvalidUserRef: a user reference that cannot name anybody.
 	ErrInvalidUserRef = errors.New("invalid user reference")
 

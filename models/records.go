@@ -64,4 +64,4 @@ const (
 )
 
 // AuditActions lists every action the audit log records.
-var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey}
+var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport}

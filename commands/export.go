@@ -1,0 +1,266 @@
+package commands
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/totpadm/totpadm/models"
+)
+
+func (r *runner) exportCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "export",
+		Usage:     "print users' otpauth URIs (their second factor itself) for migration; needs --yes",
+		ArgsUsage: "[USER…]",
+		Description: `Prints the otpauth:// URI of each USER's enrollment — the TOTP secret itself —
+so that another system can import it, or writes one QR code PNG per user. Anyone
+holding the output can generate the users' codes: it needs --yes, and every
+user exported is recorded in the audit log. --all exports every user with 2FA.
+
+Examples:
+   totpadm export --yes alice
+   totpadm export --yes --all -o csv > totp-export.csv
+   totpadm export --yes --png /secure/qr --from-file users.txt`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "confirm that secrets may be printed"},
+			&cli.BoolFlag{Name: "all", Usage: "export every user with 2FA"},
+			&cli.StringFlag{Name: "png", Usage: "write each user's QR code to `DIR`/LOGIN.png (mode 0600) instead of printing URIs"},
+			fromFileFlag(),
+		},
+		Action: r.export,
+	}
+}
+
+func (r *runner) export(c *cli.Context) error {
+	if !c.Bool("yes") {
+		return usagef("export: the output holds users' TOTP secrets; pass --yes to confirm")
+	}
+	all := c.Bool("all")
+	if all && (c.NArg() > 0 || c.IsSet(flagFromFile)) {
+		return usagef("export: --all and USER… exclude each other")
+	}
+	var refs []models.UserRef
+	if !all {
+		var err error
+		if refs, err = r.userRefs(c, c.Args().Slice()); err != nil {
+			return err
+		}
+	}
+	sess, err := r.open(c, keyRequired)
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+	if all {
+		err := sess.svc.EachStatus(c.Context, sess.db, "", func(row models.StatusRow) error {
+			if row.State != models.StatusDisabled {
+				refs = append(refs, models.UserRef{ByID: true, Value: row.ID})
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+	}
+	var png *qrPNGWriter
+	if dir := c.String("png"); dir != "" {
+		if png, err = openQRDir(dir); err != nil {
+			return err
+		}
+		defer png.close()
+	}
+	res, err := r.resolve(c, sess, refs)
+	if err != nil {
+		return err
+	}
+	out := r.inOrder(r.newReporter(sess.format, "state", "uri", "secret", "qr_png"), res, "export")
+	for _, i := range res.found {
+		user := res.users[i]
+		o := outcome{ref: refs[i], user: user, status: "exported"}
+		exp, err := sess.svc.ExportEnrollment(c.Context, sess.db, user)
+		human := ""
+		switch {
+		case err != nil:
+			o.status, o.err = statusOf(err), err
+		case png != nil:
+			name, werr := png.write(user.String(), exp.URI)
+			if werr != nil {
+				o.status, o.err = "error", werr
+				break
+			}
+			o.extra = record{{"state", exp.State}, {"qr_png", name}}
+			human = fmt.Sprintf("%s: QR code written to %s", user, name)
+		default:
+			o.extra = record{{"state", exp.State}, {"uri", exp.URI}, {"secret", exp.Secret}}
+			human = fmt.Sprintf("%s  %s", user, exp.URI)
+		}
+		out.put(i, o, human)
+	}
+	return out.finish()
+}
+
+func (r *runner) importCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import",
+		Usage:     "import otpauth URIs from another system (e.g. an Authelia export) as enrollments",
+		ArgsUsage: "FILE|-",
+		Description: `Reads otpauth://totp URIs, one per line (# comments and blank lines ignored),
+as exported by another system — Authelia's 'authelia storage user totp export',
+another totpadm — and enrolls each URI's account (the login after "issuer:" in
+the label) with that secret. The users keep their authenticator app entries, so
+the enrollment is active at once; each gets a new set of backup codes, printed
+once. A line is never echoed: it holds a secret.
+
+Examples:
+   totpadm import --dry-run authelia-export.txt
+   totpadm import -o json --skip-enrolled authelia-export.txt > imported.jsonl`,
+		Flags: []cli.Flag{
+			&cli.BoolFlag{Name: "force", Usage: "replace existing enrollments"},
+			&cli.BoolFlag{Name: "skip-enrolled", Usage: "leave users who already have 2FA as they are"},
+			&cli.BoolFlag{Name: "dry-run", Usage: "report what would change, change nothing"},
+		},
+		Action: r.importURIs,
+	}
+}
+
+// importLine is one parsed line of an import file.
+type importLine struct {
+	n   int
+	uri models.KeyURIContents
+	err error
+}
+
+func (r *runner) importURIs(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return usagef("import: want one FILE of otpauth URIs (or - for stdin)")
+	}
+	if c.Bool("force") && c.Bool("skip-enrolled") {
+		return usagef("import: --force and --skip-enrolled exclude each other")
+	}
+	lines, err := r.readImportFile(c.Args().First())
+	if err != nil {
+		return err
+	}
+	sess, err := r.open(c, keyRequired)
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+
+	refs := make([]models.UserRef, len(lines))
+	for i, l := range lines {
+		if l.err == nil {
+			refs[i], l.err = models.ParseUserRef(l.uri.Account)
+			lines[i].err = l.err
+		}
+	}
+	res, err := r.resolve(c, sess, refs)
+	if err != nil {
+		return err
+	}
+	rep := r.newReporter(sess.format, "state", "backup_codes")
+	out := &inOrder{rep: rep, ready: map[int]pendingResult{}, progress: r.newProgress(len(lines), "import")}
+	var (
+		enrollments []*models.Enrollment
+		index       []int
+	)
+	for i, l := range lines {
+		ref := models.UserRef{Value: fmt.Sprintf("line %d", l.n)}
+		switch {
+		case l.err != nil:
+			out.put(i, outcome{ref: ref, status: "invalid", err: usageError{fmt.Errorf("import line %d: %w", l.n, l.err)}}, "")
+		case res.errs[i] != nil:
+			out.put(i, outcome{ref: refs[i], status: statusOf(res.errs[i]), err: fmt.Errorf("import line %d: %s: %w", l.n, refs[i], res.errs[i])}, "")
+		case c.Bool("dry-run"):
+			o := r.importDryRun(c, sess, refs[i], res.users[i])
+			out.put(i, o, fmt.Sprintf("%s: %s (dry run)", o.user, o.status))
+		default:
+			enr, err := sess.svc.ImportedEnrollment(res.users[i], l.uri.Secret, l.uri.Params)
+			if err != nil {
+				out.put(i, outcome{ref: refs[i], user: res.users[i], status: "invalid", err: usageError{err}}, "")
+				continue
+			}
+			enrollments = append(enrollments, enr)
+			index = append(index, i)
+		}
+	}
+	opt := models.EnrollOptions{Imported: true, Force: c.Bool("force"), SkipEnrolled: c.Bool("skip-enrolled")}
+	err = sess.svc.EnrollMany(c.Context, sess.db, enrollments, opt, models.BulkOptions{}, func(j int, saved models.EnrollResult, err error) {
+		i := index[j]
+		o := outcome{ref: refs[i], user: res.users[i], status: "imported"}
+		switch {
+		case err != nil:
+			o.status, o.err = statusOf(err), err
+		case saved.Skipped:
+			o.status = "skipped"
+			o.extra = record{{"state", stateName(saved.State)}}
+		default:
+			o.extra = record{{"state", stateName(saved.State)}, {"backup_codes", saved.BackupCodes}}
+		}
+		human := fmt.Sprintf("%s: %s", o.user, o.status)
+		if o.status == "imported" {
+			human += "; new backup codes, shown only now:\n  " + strings.Join(saved.BackupCodes, "\n  ")
+		}
+		out.put(i, o, human)
+	})
+	if err != nil {
+		return err
+	}
+	return out.finish()
+}
+
+func (r *runner) importDryRun(c *cli.Context, sess *session, ref models.UserRef, user models.User) outcome {
+	o := outcome{ref: ref, user: user, status: "would import"}
+	st, err := sess.svc.UserStatus(c.Context, sess.db, user)
+	switch {
+	case err != nil:
+		o.status, o.err = "error", err
+	case st.State == models.StatusDisabled:
+	case c.Bool("skip-enrolled"):
+		o.status = "skipped"
+	case c.Bool("force"):
+		o.status = "would replace"
+	default:
+		o.status = "already enrolled"
+		o.err = fmt.Errorf("import %s: %w (%s); use --force to replace or --skip-enrolled to leave it", user, models.ErrAlreadyEnrolled, st.State)
+	}
+	return o
+}
+
+// readImportFile parses every line up front, so a run never half-applies a
+// file whose later lines are unreadable. Lines are numbered for messages
+// and never echoed.
+func (r *runner) readImportFile(path string) ([]importLine, error) {
+	var in io.Reader = r.streams.In
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, usagef("import: %w", err)
+		}
+		defer f.Close()
+		in = f
+	}
+	var lines []importLine
+	sc := bufio.NewScanner(in)
+	sc.Buffer(make([]byte, 64<<10), 64<<10)
+	for n := 1; sc.Scan(); n++ {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
+			continue
+		}
+		uri, err := models.ParseKeyURI(text)
+		lines = append(lines, importLine{n: n, uri: uri, err: err})
+	}
+	if err := sc.Err(); err != nil {
+		return nil, usagef("import: read %s: %w", path, err)
+	}
+	if len(lines) == 0 {
+		return nil, usagef("import: %s holds no otpauth URIs", path)
+	}
+	return lines, nil
+}

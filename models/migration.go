@@ -1,0 +1,132 @@
+package models
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"strconv"
+	"strings"
+
+	"gorm.io/gorm"
+)
+
+// Audit actions of moving enrollments between systems.
+const (
+	ActionExport = "export"
+	ActionImport = "import"
+)
+
+// KeyURIContents is what an otpauth://totp URI carries.
+type KeyURIContents struct {
+	Issuer  string
+	Account string
+	Secret  []byte
+	Params  Params
+}
+
+// ParseKeyURI reads an otpauth://totp URI as written by totpadm, Authelia,
+// Google Authenticator exports and most other systems: label
+// "issuer:account" (or just "account"), secret, and optional issuer,
+// algorithm, digits and period parameters.
+func ParseKeyURI(raw string) (KeyURIContents, error) {
+	u, err := url.Parse(strings.TrimSpace(raw))
+	if err != nil {
+		return KeyURIContents{}, fmt.Errorf("%w: not a URI", ErrInvalidURI)
+	}
+	if u.Scheme != "otpauth" || u.Host != "totp" {
+		return KeyURIContents{}, fmt.Errorf("%w: want otpauth://totp/…, got %s://%s", ErrInvalidURI, u.Scheme, u.Host)
+	}
+	label := strings.TrimPrefix(u.EscapedPath(), "/")
+	var c KeyURIContents
+	if issuer, account, found := strings.Cut(label, ":"); found {
+		c.Issuer, _ = url.PathUnescape(issuer)
+		c.Account, _ = url.PathUnescape(account)
+	} else if c.Account, err = url.PathUnescape(label); err != nil {
+		return KeyURIContents{}, fmt.Errorf("%w: bad label", ErrInvalidURI)
+	}
+	c.Account = strings.TrimSpace(c.Account)
+	q := u.Query()
+	if issuer := q.Get("issuer"); issuer != "" {
+		c.Issuer = issuer
+	}
+	if c.Account == "" {
+		return KeyURIContents{}, fmt.Errorf("%w: no account name in the label", ErrInvalidURI)
+	}
+	if c.Secret, err = DecodeSecret(q.Get("secret")); err != nil || len(c.Secret) == 0 {
+		return KeyURIContents{}, fmt.Errorf("%w: missing or invalid secret", ErrInvalidURI)
+	}
+	if len(c.Secret) < 10 {
+		return KeyURIContents{}, fmt.Errorf("%w: the secret has only %d bits; RFC 4226 requires at least 128", ErrInvalidURI, len(c.Secret)*8)
+	}
+	c.Params = DefaultParams
+	if a := q.Get("algorithm"); a != "" {
+		c.Params.Algorithm = strings.ToUpper(a)
+	}
+	for name, dst := range map[string]*int{"digits": &c.Params.Digits, "period": &c.Params.Period} {
+		if v := q.Get(name); v != "" {
+			if *dst, err = strconv.Atoi(v); err != nil {
+				return KeyURIContents{}, fmt.Errorf("%w: %s=%q is not a number", ErrInvalidURI, name, v)
+			}
+		}
+	}
+	if err := c.Params.Validate(); err != nil {
+		return KeyURIContents{}, fmt.Errorf("%w: %w", ErrInvalidURI, err)
+	}
+	return c, nil
+}
+
+// ImportedEnrollment is an enrollment of a secret the user already has in
+// an authenticator app, moved here from another system.
+func (s *Service) ImportedEnrollment(user User, secret []byte, p Params) (*Enrollment, error) {
+	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("import %s: %w", user, err)
+	}
+	account := user.Login
+	if account == "" {
+		account = user.String()
+	}
+	own := append([]byte(nil), secret...)
+	return &Enrollment{User: user, Params: p, secret: own, uri: KeyURI(s.cfg.Issuer, account, own, p)}, nil
+}
+
+// Export is one user's enrollment as another system can import it.
+type Export struct {
+	URI    string
+	Secret string // base32
+	State  string
+}
+
+// ExportEnrollment opens user's secret and returns it as an otpauth URI,
+// writing an audit row: an export hands out the second factor itself.
+func (s *Service) ExportEnrollment(ctx context.Context, db *gorm.DB, user User) (Export, error) {
+	sess, err := s.session(ctx, db)
+	if err != nil {
+		return Export{}, err
+	}
+	var out Export
+	err = s.transaction(sess, func(tx *gorm.DB) error {
+		cred, err := s.lockCredential(tx, sess.d, user.ID)
+		if err != nil {
+			return err
+		}
+		key, err := s.keyFor(cred.KeyID)
+		if err != nil {
+			return err
+		}
+		secret, err := key.open(cred.UserID, cred.KeyID, cred.Secret)
+		if err != nil {
+			return err
+		}
+		account := user.Login
+		if account == "" {
+			account = user.String()
+		}
+		out = Export{URI: KeyURI(s.cfg.Issuer, account, secret, cred.params()), Secret: secretEncoding.EncodeToString(secret), State: stateName(cred.State)}
+		clear(secret)
+		return s.audit(tx, ActionExport, user, "exported", "")
+	})
+	if err != nil {
+		return Export{}, fmt.Errorf("export %s: %w", user, err)
+	}
+	return out, nil
+}
