@@ -47,6 +47,8 @@ func open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
 		// and on failure whatever the statement held. Nothing may leak.
 		Logger:                 logger.Discard,
 		SkipDefaultTransaction: true,
+		// Open pings once below, with the caller's context.
+		DisableAutomaticPing: true,
 	}
 	var dialector gorm.Dialector
 	switch t.Driver {
