@@ -52,6 +52,11 @@ func ParseTarget(spec string) (Target, error) {
 			return Target{}, fmt.Errorf("%w: MySQL URL %s needs a host and a database: mysql://user@host:3306/dbname", ErrInvalidDSN, RedactURL(spec))
 		}
 		return Target{Driver: "mysql", URL: spec}, nil
+	case hasServerScheme(lower):
+		// "postgres:/…" or "mysql:user:pw@…": a mistyped URL, not a file
+		// name; never echoed, as it may carry a password.
+		scheme, _, _ := strings.Cut(lower, ":")
+		return Target{}, fmt.Errorf("%w: malformed %s URL: write it as %s://user@host:port/dbname", ErrInvalidDSN, scheme, scheme)
 	case strings.HasPrefix(lower, "sqlite:"):
 		path := spec[len("sqlite:"):]
 		path = strings.TrimPrefix(path, "//")
@@ -64,6 +69,16 @@ func ParseTarget(spec string) (Target, error) {
 		return Target{}, fmt.Errorf("%w: unsupported scheme %q (want a SQLite path, sqlite:, postgres:// or mysql://)", ErrInvalidDSN, scheme)
 	}
 	return Target{Driver: "sqlite", Path: spec}, nil
+}
+
+// hasServerScheme reports a value that starts like a server URL.
+func hasServerScheme(lower string) bool {
+	for _, scheme := range []string{"postgres:", "postgresql:", "mysql:", "mariadb:"} {
+		if strings.HasPrefix(lower, scheme) {
+			return true
+		}
+	}
+	return false
 }
 
 // isKeywordDSN recognises a libpq "host=… user=… password=…" string, which
