@@ -2,6 +2,7 @@ package commands
 
 import (
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -88,56 +89,82 @@ func (o *inOrder) finish() error {
 
 // progress is a progress bar on stderr, shown only when stderr is a
 // terminal and the work has already taken more than a second: short runs
-// and scripts see nothing of it.
+// and scripts see nothing of it. The bar exists from the start, so its
+// rate and time estimates count from when the work began; until the
+// second has passed it writes into a closed gate.
 type progress struct {
-	enabled bool
-	total   int
-	done    int
-	verb    string
-	start   time.Time
-	bar     *progressbar.ProgressBar
-	r       *runner
+	enabled  bool
+	done     int
+	start    time.Time
+	bar      *progressbar.ProgressBar
+	gate     *gateWriter
+	visible  bool      // drawn and not erased since
+	lastDraw time.Time // for throttling redraws
 }
 
-const progressDelay = time.Second
+const (
+	progressDelay    = time.Second
+	progressInterval = 100 * time.Millisecond
+)
+
+// gateWriter discards writes until opened.
+type gateWriter struct {
+	w    io.Writer
+	open bool
+}
+
+func (g *gateWriter) Write(b []byte) (int, error) {
+	if !g.open {
+		return len(b), nil
+	}
+	return g.w.Write(b)
+}
 
 func (r *runner) newProgress(total int, verb string) *progress {
-	return &progress{enabled: r.streams.ProgressTTY && total > 1, total: total, verb: verb, start: time.Now(), r: r}
+	p := &progress{enabled: r.streams.ProgressTTY && total > 1, start: time.Now()}
+	if !p.enabled {
+		return p
+	}
+	p.gate = &gateWriter{w: r.streams.Err}
+	p.bar = progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(p.gate),
+		progressbar.OptionSetDescription(verb),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("users"),
+		progressbar.OptionClearOnFinish(),
+	)
+	p.bar.Set(0)
+	return p
 }
 
+// add counts one user done and redraws: at once when a printed line has
+// just erased the bar, otherwise at most every progressInterval.
 func (p *progress) add() {
 	p.done++
 	if !p.enabled {
 		return
 	}
-	if p.bar == nil {
-		if time.Since(p.start) < progressDelay {
-			return
-		}
-		p.bar = progressbar.NewOptions(p.total,
-			progressbar.OptionSetWriter(p.r.streams.Err),
-			progressbar.OptionSetDescription(p.verb),
-			progressbar.OptionShowCount(),
-			progressbar.OptionShowIts(),
-			progressbar.OptionSetItsString("users"),
-			progressbar.OptionThrottle(100*time.Millisecond),
-			progressbar.OptionClearOnFinish(),
-		)
-		p.bar.Set(p.done)
+	if !p.gate.open && time.Since(p.start) >= progressDelay {
+		p.gate.open = true
+	}
+	if !p.gate.open || (p.visible && time.Since(p.lastDraw) < progressInterval) {
 		return
 	}
-	p.bar.Add(1)
+	p.bar.Set(p.done)
+	p.visible, p.lastDraw = true, time.Now()
 }
 
 // clear removes the bar before a line is printed on the same terminal.
 func (p *progress) clear() {
-	if p.bar != nil {
+	if p.visible {
 		p.bar.Clear()
+		p.visible = false
 	}
 }
 
 func (p *progress) finish() {
-	if p.bar != nil {
+	if p.enabled && p.gate.open {
 		p.bar.Finish()
 	}
 }
