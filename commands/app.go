@@ -85,7 +85,10 @@ func (r *runner) oneLine(msg string) string {
 		msg = config.Redact(msg, s)
 	}
 	msg = strings.ReplaceAll(msg, "\r", " ")
-	return strings.ReplaceAll(msg, "\n", " ")
+	// Escape what is left: a user reference crafted with terminal escape
+	// sequences must not reach a support engineer's terminal through an
+	// error message.
+	return terminalSafe(strings.ReplaceAll(msg, "\n", " "))
 }
 
 func (r *runner) newApp() *cli.App {

@@ -247,10 +247,11 @@ func (s *Service) RegenerateMany(ctx context.Context, db *gorm.DB, users []User,
 			for _, id := range enrolled {
 				all = append(all, rows[id]...)
 			}
-			if err := tx.Table(s.cfg.Tables.BackupCodes).CreateInBatches(&all, insertBatch(5)).Error; err != nil {
-				return fmt.Errorf("save codes: %w", err)
+			d, err := dialectOf(tx)
+			if err != nil {
+				return err
 			}
-			return nil
+			return s.insertBackupCodes(tx, d, all)
 		},
 		func(string) (string, string) { return "regenerated", "" },
 		func(u User) error {

@@ -2,8 +2,11 @@ package models
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -249,18 +252,33 @@ func (s *Service) writeEnrollments(tx *gorm.DB, ps []*preparedEnrollment) error 
 			return err
 		}
 	}
-	if err := tx.Table(s.cfg.Tables.Credentials).CreateInBatches(&creds, insertBatch(14)).Error; err != nil {
+	d, err := dialectOf(tx)
+	if err != nil {
+		return err
+	}
+	credRows := make([][]any, len(creds))
+	for i := range creds {
+		credRows[i] = creds[i].values()
+	}
+	if err := insertRows(tx, d, s.cfg.Tables.Credentials, credentialColumns, credRows); err != nil {
 		return fmt.Errorf("save credentials: %w", err)
 	}
-	if err := tx.Table(s.cfg.Tables.BackupCodes).CreateInBatches(&codes, insertBatch(5)).Error; err != nil {
-		return fmt.Errorf("save backup codes: %w", err)
+	if err := s.insertBackupCodes(tx, d, codes); err != nil {
+		return err
 	}
 	return s.writeAudit(tx, audits)
 }
 
-// insertBatch is how many rows of columns fields fit one INSERT within
-// every supported database's limit on bound parameters (SQLite: 32766).
-func insertBatch(columns int) int { return 30000 / columns }
+func (s *Service) insertBackupCodes(tx *gorm.DB, d dialect, codes []BackupCode) error {
+	rows := make([][]any, len(codes))
+	for i := range codes {
+		rows[i] = codes[i].values()
+	}
+	if err := insertRows(tx, d, s.cfg.Tables.BackupCodes, backupCodeColumns, rows); err != nil {
+		return fmt.Errorf("save backup codes: %w", err)
+	}
+	return nil
+}
 
 // newBackupCodes returns the plaintext codes and their hashed rows.
 func (s *Service) newBackupCodes(userID string, now time.Time) ([]string, []BackupCode, error) {
@@ -293,15 +311,25 @@ func stateName(state string) string {
 }
 
 func (s *Service) lockCredential(tx *gorm.DB, d dialect, userID string) (*Credential, error) {
-	var creds []Credential
-	err := tx.Raw("SELECT * FROM "+d.quote(s.cfg.Tables.Credentials)+" WHERE user_id = ?"+d.forUpdate(), userID).Scan(&creds).Error
+	quoted := make([]string, len(credentialColumns))
+	for i, c := range credentialColumns {
+		quoted[i] = d.quote(c)
+	}
+	q := "SELECT " + strings.Join(quoted, ", ") + " FROM " + d.quote(s.cfg.Tables.Credentials) + " WHERE user_id = ?" + d.forUpdate()
+	var (
+		c                           Credential
+		activated, lastUsed, locked sql.NullTime
+	)
+	err := tx.Raw(q, userID).Row().Scan(c.scanTargets(&activated, &lastUsed, &locked)...)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, ErrNotEnrolled
+	}
 	if err != nil {
 		return nil, fmt.Errorf("read credential: %w", err)
 	}
-	if len(creds) == 0 {
-		return nil, ErrNotEnrolled
-	}
-	return &creds[0], nil
+	c.CreatedAt = c.CreatedAt.UTC()
+	c.ActivatedAt, c.LastUsedAt, c.LockedUntil = nullTimePtr(activated), nullTimePtr(lastUsed), nullTimePtr(locked)
+	return &c, nil
 }
 
 func (s *Service) deleteEnrollments(tx *gorm.DB, userIDs []string) error {
@@ -329,7 +357,15 @@ func (s *Service) writeAudit(tx *gorm.DB, entries []AuditEntry) error {
 	if len(entries) == 0 {
 		return nil
 	}
-	if err := tx.Table(s.cfg.Tables.AuditLog).CreateInBatches(&entries, insertBatch(9)).Error; err != nil {
+	d, err := dialectOf(tx)
+	if err != nil {
+		return err
+	}
+	rows := make([][]any, len(entries))
+	for i := range entries {
+		rows[i] = entries[i].values()
+	}
+	if err := insertRows(tx, d, s.cfg.Tables.AuditLog, auditColumns, rows); err != nil {
 		return fmt.Errorf("write audit log: %w", err)
 	}
 	return nil

@@ -29,8 +29,8 @@ func (s *Service) RegenerateBackupCodes(ctx context.Context, db *gorm.DB, user U
 		if err := tx.Table(s.cfg.Tables.BackupCodes).Where("user_id = ?", user.ID).Delete(&BackupCode{}).Error; err != nil {
 			return fmt.Errorf("delete old codes: %w", err)
 		}
-		if err := tx.Table(s.cfg.Tables.BackupCodes).Create(&rows).Error; err != nil {
-			return fmt.Errorf("save codes: %w", err)
+		if err := s.insertBackupCodes(tx, sess.d, rows); err != nil {
+			return err
 		}
 		return s.audit(tx, ActionBackupCodes, user, "regenerated", "")
 	})

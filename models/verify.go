@@ -2,6 +2,7 @@ package models
 
 import (
 	"context"
+	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -190,9 +191,9 @@ func (s *Service) verifyTOTP(tx *gorm.DB, user User, cred *Credential, code stri
 func (s *Service) verifyBackup(tx *gorm.DB, user User, cred *Credential, code string, now time.Time, out *verifyOutcome) error {
 	// Used codes are read too: a used code typed again is a replay, not a
 	// guess, and must not count towards the lockout.
-	var codes []BackupCode
-	if err := tx.Table(s.cfg.Tables.BackupCodes).Where("user_id = ?", cred.UserID).Find(&codes).Error; err != nil {
-		return fmt.Errorf("read backup codes: %w", err)
+	codes, err := s.backupCodesOf(tx, cred.UserID)
+	if err != nil {
+		return err
 	}
 	var match *BackupCode
 	unused := 0
@@ -222,7 +223,7 @@ func (s *Service) verifyBackup(tx *gorm.DB, user User, cred *Credential, code st
 		out.rejected = ErrReplayed
 		return s.audit(tx, ActionVerify, user, "replayed (backup code)", "")
 	}
-	err := tx.Table(s.cfg.Tables.Credentials).Where("user_id = ?", cred.UserID).
+	err = tx.Table(s.cfg.Tables.Credentials).Where("user_id = ?", cred.UserID).
 		Updates(map[string]any{"last_used_at": now, "failures": 0, "locked_until": nil}).Error
 	if err != nil {
 		return fmt.Errorf("record accepted code: %w", err)
@@ -257,4 +258,33 @@ func (s *Service) recordFailure(tx *gorm.DB, user User, cred *Credential, now ti
 	}
 	out.rejected = fmt.Errorf("%w: wrong code (%d of %d attempts before lockout)", ErrCodeRejected, failures, s.cfg.MaxFailures)
 	return s.audit(tx, ActionVerify, user, fmt.Sprintf("rejected (%d/%d failures)", failures, s.cfg.MaxFailures), "")
+}
+
+// backupCodesOf reads a user's backup codes, used or not.
+func (s *Service) backupCodesOf(tx *gorm.DB, userID string) ([]BackupCode, error) {
+	d, err := dialectOf(tx)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := tx.Raw("SELECT id, salt, hash, used_at FROM "+d.quote(s.cfg.Tables.BackupCodes)+" WHERE user_id = ?", userID).Rows()
+	if err != nil {
+		return nil, fmt.Errorf("read backup codes: %w", err)
+	}
+	defer rows.Close()
+	var codes []BackupCode
+	for rows.Next() {
+		var (
+			c    BackupCode
+			used sql.NullTime
+		)
+		if err := rows.Scan(&c.ID, &c.Salt, &c.Hash, &used); err != nil {
+			return nil, fmt.Errorf("read backup codes: %w", err)
+		}
+		c.UserID, c.UsedAt = userID, nullTimePtr(used)
+		codes = append(codes, c)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read backup codes: %w", err)
+	}
+	return codes, nil
 }
