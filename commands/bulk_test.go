@@ -77,7 +77,8 @@ func bulkInsertUsers(t *testing.T, db *testutil.DB, logins []string) map[string]
 		t.Fatalf("insert %d users: %v", len(logins), err)
 	}
 	ids := map[string]string{}
-	rows, err := db.Gorm.Raw("SELECT CAST(id AS TEXT), username FROM users").Rows()
+	// Scanning into a string gives the text form of any id type.
+	rows, err := db.Gorm.Raw("SELECT id, username FROM users").Rows()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package commands
 
 import (
 	"bufio"
-	"encoding/csv"
-	"encoding/json"
 	"fmt"
 	"io"
 	"strconv"
@@ -49,76 +47,83 @@ func newRecordWriter(format string, w io.Writer, columns []string) recordWriter 
 	case formatJSON:
 		return &jsonWriter{w: buf}
 	case formatCSV:
-		return &csvWriter{buf: buf, w: csv.NewWriter(buf), columns: columns}
+		return &csvWriter{w: buf, columns: columns}
 	default:
 		return &tableWriter{buf: buf, tw: tabwriter.NewWriter(buf, 0, 0, 2, ' ', 0), columns: columns}
 	}
 }
 
-type jsonWriter struct{ w *bufio.Writer }
+type jsonWriter struct {
+	w   *bufio.Writer
+	buf []byte
+}
 
 func (j *jsonWriter) write(r record) error {
-	j.w.WriteByte('{')
+	b := append(j.buf[:0], '{')
+	var err error
 	for i, f := range r {
 		if i > 0 {
-			j.w.WriteByte(',')
+			b = append(b, ',')
 		}
-		k, _ := json.Marshal(f.key)
-		j.w.Write(k)
-		j.w.WriteByte(':')
-		v, err := json.Marshal(jsonValue(f.value))
-		if err != nil {
+		b = appendJSONString(b, f.key)
+		b = append(b, ':')
+		if b, err = appendJSONValue(b, f.value); err != nil {
 			return err
 		}
-		j.w.Write(v)
 	}
-	_, err := j.w.WriteString("}\n")
+	b = append(b, '}', '\n')
+	j.buf = b
+	_, err = j.w.Write(b)
 	return err
 }
 
 func (j *jsonWriter) flush() error { return j.w.Flush() }
 
-func jsonValue(v any) any {
-	switch t := v.(type) {
-	case time.Time:
-		return t.UTC().Format(time.RFC3339)
-	case *time.Time:
-		if t == nil {
-			return nil
-		}
-		return t.UTC().Format(time.RFC3339)
-	}
-	return v
-}
-
 type csvWriter struct {
-	buf     *bufio.Writer
-	w       *csv.Writer
+	w       *bufio.Writer
 	columns []string
 	started bool
+	buf     []byte
+}
+
+func (c *csvWriter) header() error {
+	if c.started {
+		return nil
+	}
+	c.started = true
+	return c.line(c.columns)
+}
+
+func (c *csvWriter) line(fields []string) error {
+	b := c.buf[:0]
+	for i, f := range fields {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = appendCSVField(b, f)
+	}
+	b = append(b, '\n')
+	c.buf = b
+	_, err := c.w.Write(b)
+	return err
 }
 
 func (c *csvWriter) write(r record) error {
-	if !c.started {
-		c.started = true
-		if err := c.w.Write(c.columns); err != nil {
+	if err := c.header(); err != nil {
+		return err
+	}
+	return c.line(byColumn(c.columns, r, plainValue))
+}
+
+// flush writes the header even for an empty result, so a script sees the
+// columns.
+func (c *csvWriter) flush() error {
+	if len(c.columns) > 0 {
+		if err := c.header(); err != nil {
 			return err
 		}
 	}
-	return c.w.Write(byColumn(c.columns, r, func(v any) string { return plainValue(v) }))
-}
-
-func (c *csvWriter) flush() error {
-	if !c.started && len(c.columns) > 0 {
-		// An empty result still has a header, so a script sees the columns.
-		c.started = true
-		c.w.Write(c.columns)
-	}
-	c.w.Flush()
-	if err := c.w.Error(); err != nil {
-		return err
-	}
-	return c.buf.Flush()
+	return c.w.Flush()
 }
 
 // tableWriter aligns columns in batches: tabwriter holds everything until

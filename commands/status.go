@@ -1,9 +1,13 @@
 package commands
 
 import (
+	"bufio"
 	"fmt"
+	"io"
 	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -58,8 +62,8 @@ func (r *runner) status(c *cli.Context) error {
 	if c.Bool("summary") {
 		return r.statusSummary(c, sess, refs, state)
 	}
-	rw := newRecordWriter(sess.format, r.streams.Out, statusColumns)
-	emit := func(row models.StatusRow) error { return rw.write(statusRecord(row)) }
+	rw := newStatusWriter(sess.format, r.streams.Out)
+	emit := rw.write
 	if refs == nil {
 		if err := sess.svc.EachStatus(c.Context, sess.db, state, emit); err != nil {
 			return err
@@ -148,4 +152,95 @@ func (r *runner) statusSummary(c *cli.Context, sess *session, refs []models.User
 		return err
 	}
 	return t.result()
+}
+
+// statusWriter renders status rows. CSV and JSON are appended straight
+// from each row into one reused buffer — no boxed values, no reflection —
+// since status may print a million of them; tables go through the generic
+// aligned writer.
+type statusWriter struct {
+	format  string
+	w       *bufio.Writer
+	buf     []byte
+	table   recordWriter
+	started bool
+}
+
+func newStatusWriter(format string, w io.Writer) *statusWriter {
+	if format == formatTable {
+		return &statusWriter{format: format, table: newRecordWriter(formatTable, w, statusColumns)}
+	}
+	return &statusWriter{format: format, w: bufio.NewWriterSize(w, 64<<10)}
+}
+
+func (s *statusWriter) write(r models.StatusRow) error {
+	switch s.format {
+	case formatTable:
+		return s.table.write(statusRecord(r))
+	case formatJSON:
+		b := append(s.buf[:0], `{"id":`...)
+		b = appendJSONString(b, r.ID)
+		b = append(b, `,"login":`...)
+		b = appendJSONString(b, r.Login)
+		b = append(b, `,"email":`...)
+		b = appendJSONString(b, r.Email)
+		b = append(b, `,"state":"`...)
+		b = append(b, r.State...)
+		b = append(b, `","backup_codes_left":`...)
+		b = strconv.AppendInt(b, int64(r.BackupCodesLeft), 10)
+		b = append(b, `,"enrolled_at":`...)
+		b = appendJSONTime(b, r.EnrolledAt)
+		b = append(b, `,"last_used_at":`...)
+		b = appendJSONTime(b, r.LastUsedAt)
+		b = append(b, `,"failures":`...)
+		b = strconv.AppendInt(b, int64(r.Failures), 10)
+		b = append(b, `,"locked_until":`...)
+		b = appendJSONTime(b, r.LockedUntil)
+		s.buf = append(b, '}', '\n')
+	default:
+		if !s.started {
+			s.started = true
+			if _, err := s.w.WriteString(strings.Join(statusColumns, ",") + "\n"); err != nil {
+				return err
+			}
+		}
+		b := appendCSVField(s.buf[:0], r.ID)
+		b = append(b, ',')
+		b = appendCSVField(b, r.Login)
+		b = append(b, ',')
+		b = appendCSVField(b, r.Email)
+		b = append(b, ',')
+		b = append(b, r.State...)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(r.BackupCodesLeft), 10)
+		b = append(b, ',')
+		b = appendCSVTime(b, r.EnrolledAt)
+		b = append(b, ',')
+		b = appendCSVTime(b, r.LastUsedAt)
+		b = append(b, ',')
+		b = strconv.AppendInt(b, int64(r.Failures), 10)
+		b = append(b, ',')
+		b = appendCSVTime(b, r.LockedUntil)
+		s.buf = append(b, '\n')
+	}
+	_, err := s.w.Write(s.buf)
+	return err
+}
+
+func appendCSVTime(b []byte, t *time.Time) []byte {
+	if t == nil {
+		return b
+	}
+	return t.UTC().AppendFormat(b, time.RFC3339)
+}
+
+func (s *statusWriter) flush() error {
+	if s.format == formatTable {
+		return s.table.flush()
+	}
+	if s.format == formatCSV && !s.started {
+		s.started = true
+		s.w.WriteString(strings.Join(statusColumns, ",") + "\n")
+	}
+	return s.w.Flush()
 }

@@ -70,3 +70,24 @@ func (d dialect) types() columnTypes {
 		return columnTypes{text: "TEXT", key: "TEXT", blob: "BLOB", ts: "DATETIME", bigint: "INTEGER", serial: "INTEGER PRIMARY KEY AUTOINCREMENT"}
 	}
 }
+
+// rfc3339 formats a timestamp column as 2006-01-02T15:04:05Z text in SQL,
+// so a million rows need no time parsing in Go.
+func (d dialect) rfc3339(expr string) string {
+	switch d.name {
+	case "postgres":
+		return "to_char(" + expr + ` AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"')`
+	case "mysql":
+		return "DATE_FORMAT(" + expr + ", '%Y-%m-%dT%H:%i:%sZ')"
+	default:
+		return "strftime('%Y-%m-%dT%H:%M:%SZ', " + expr + ")"
+	}
+}
+
+// concat joins text expressions.
+func (d dialect) concat(parts ...string) string {
+	if d.name == "mysql" {
+		return "CONCAT(" + strings.Join(parts, ", ") + ")"
+	}
+	return strings.Join(parts, " || ")
+}

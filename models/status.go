@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -97,16 +99,25 @@ func (s *Service) UserStatus(ctx context.Context, db *gorm.DB, user User) (Statu
 // EachStatus streams the 2FA state of every user, ordered by id, calling fn
 // for each row. It holds one row in memory at a time, whatever the size of
 // the users table; state, when not empty, keeps only rows in that state.
+//
+// It is one query. The credential's fields come back as a single text
+// column, NULL for users without 2FA, with times already formatted: with a
+// million users, most of them without 2FA, each row then costs four
+// columns to fetch instead of ten.
 func (s *Service) EachStatus(ctx context.Context, db *gorm.DB, state string, fn func(StatusRow) error) error {
 	sess, err := s.session(ctx, db)
 	if err != nil {
 		return err
 	}
 	d := sess.d
-	query := fmt.Sprintf(`SELECT %s, %s
+	ts := func(col string) string { return "COALESCE(" + d.rfc3339("c."+col) + ", '')" }
+	summary := d.concat("c.state", "'|'", ts("created_at"), "'|'", ts("last_used_at"), "'|'",
+		d.asText("c.failures"), "'|'", ts("locked_until"), "'|'",
+		d.asText(fmt.Sprintf("(SELECT COUNT(*) FROM %s b WHERE b.user_id = c.user_id AND b.used_at IS NULL)", d.quote(s.cfg.Tables.BackupCodes))))
+	query := fmt.Sprintf(`SELECT %s, CASE WHEN c.user_id IS NULL THEN NULL ELSE %s END
 FROM %s u LEFT JOIN %s c ON c.user_id = %s
 ORDER BY u.%s`,
-		s.userColumns(d, "u"), s.credentialSummaryColumns(d),
+		s.userColumns(d, "u"), summary,
 		d.quote(s.cfg.Users.Table), d.quote(s.cfg.Tables.Credentials), d.asText("u."+d.quote(s.cfg.Users.IDColumn)),
 		d.quote(s.cfg.Users.IDColumn))
 	rows, err := sess.db.Raw(query).Rows()
@@ -116,17 +127,19 @@ ORDER BY u.%s`,
 	defer rows.Close()
 	now := s.now()
 	var (
-		u            User
-		login, email sql.NullString
-		c            credentialSummary
+		id                 string
+		login, email, summ sql.NullString
 	)
-	dest := append([]any{&u.ID, &login, &email}, c.dest()...)
 	for rows.Next() {
-		if err := rows.Scan(dest...); err != nil {
+		if err := rows.Scan(&id, &login, &email, &summ); err != nil {
 			return fmt.Errorf("list status: %w", err)
 		}
-		u.Login, u.Email = login.String, email.String
-		r := c.row(u, now)
+		r := StatusRow{User: User{ID: id, Login: login.String, Email: email.String}, State: StatusDisabled}
+		if summ.Valid {
+			if err := r.fill(summ.String, now); err != nil {
+				return fmt.Errorf("list status of %s: %w", r.User, err)
+			}
+		}
 		if state != "" && r.State != state {
 			continue
 		}
@@ -138,4 +151,46 @@ ORDER BY u.%s`,
 		return fmt.Errorf("list status: %w", err)
 	}
 	return nil
+}
+
+// fill reads "state|created|last used|failures|locked until|codes left".
+func (r *StatusRow) fill(summary string, now time.Time) error {
+	f := strings.Split(summary, "|")
+	if len(f) != 6 {
+		return fmt.Errorf("unexpected credential summary %q", summary)
+	}
+	r.State = StatusEnabled
+	if f[0] == StatePending {
+		r.State = StatusPending
+	}
+	var err error
+	if r.EnrolledAt, err = parseRFC3339(f[1]); err != nil {
+		return err
+	}
+	if r.LastUsedAt, err = parseRFC3339(f[2]); err != nil {
+		return err
+	}
+	if r.Failures, err = strconv.Atoi(f[3]); err != nil {
+		return err
+	}
+	locked, err := parseRFC3339(f[4])
+	if err != nil {
+		return err
+	}
+	if locked != nil && now.Before(*locked) {
+		r.State, r.LockedUntil = StatusLocked, locked
+	}
+	r.BackupCodesLeft, err = strconv.Atoi(f[5])
+	return err
+}
+
+func parseRFC3339(s string) (*time.Time, error) {
+	if s == "" {
+		return nil, nil
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return nil, err
+	}
+	return &t, nil
 }
