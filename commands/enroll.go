@@ -138,9 +138,21 @@ func (e *enrollment) options() models.EnrollOptions {
 	return models.EnrollOptions{Force: e.c.Bool("force"), SkipEnrolled: e.c.Bool("skip-enrolled")}
 }
 
-// many saves pending enrollments for all found users in batches.
+// many saves pending enrollments for all found users, a batch at a time:
+// secrets exist in memory only for the batch being saved, so memory stays
+// flat however long the input.
 func (e *enrollment) many(res *resolved, out *inOrder) error {
 	users := res.foundUsers()
+	for lo := 0; lo < len(users); lo += models.DefaultBatchSize {
+		hi := min(lo+models.DefaultBatchSize, len(users))
+		if err := e.batch(res, out, users[lo:hi], res.found[lo:hi]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (e *enrollment) batch(res *resolved, out *inOrder, users []models.User, found []int) error {
 	enrollments := make([]*models.Enrollment, len(users))
 	for j, u := range users {
 		enr, err := e.sess.svc.NewEnrollment(u, e.params)
@@ -150,7 +162,7 @@ func (e *enrollment) many(res *resolved, out *inOrder) error {
 		enrollments[j] = enr
 	}
 	return e.sess.svc.EnrollMany(e.c.Context, e.sess.db, enrollments, e.options(), models.BulkOptions{}, func(j int, saved models.EnrollResult, err error) {
-		i := res.found[j]
+		i := found[j]
 		enr := enrollments[j]
 		o := outcome{ref: res.refs[i], user: users[j]}
 		switch {
