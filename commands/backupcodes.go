@@ -52,8 +52,5 @@ func (r *runner) backupCodes(c *cli.Context) error {
 		out.put(i, o, fmt.Sprintf("%s: new backup codes (the old ones no longer work); each works once, shown only now:\n  %s\n",
 			o.user, strings.Join(codes, "\n  ")))
 	})
-	if err != nil {
-		return err
-	}
-	return out.finish()
+	return out.end(err)
 }

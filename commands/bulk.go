@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"time"
@@ -49,6 +51,7 @@ type inOrder struct {
 	rep      *reporter
 	ready    map[int]pendingResult
 	next     int
+	total    int
 	progress *progress
 }
 
@@ -58,7 +61,7 @@ type pendingResult struct {
 }
 
 func (r *runner) inOrder(rep *reporter, res *resolved, verb string) *inOrder {
-	out := &inOrder{rep: rep, ready: map[int]pendingResult{}, progress: r.newProgress(len(res.refs), verb)}
+	out := newInOrder(r, rep, len(res.refs), verb)
 	for i, err := range res.errs {
 		if err != nil {
 			out.put(i, outcome{ref: res.refs[i], status: statusOf(err), err: fmt.Errorf("%s %s: %w", verb, res.refs[i], err)}, "")
@@ -82,10 +85,32 @@ func (o *inOrder) put(i int, out outcome, human string) {
 	}
 }
 
+func newInOrder(r *runner, rep *reporter, total int, verb string) *inOrder {
+	return &inOrder{rep: rep, ready: map[int]pendingResult{}, total: total, progress: r.newProgress(total, verb)}
+}
+
 func (o *inOrder) finish() error {
 	o.progress.finish()
 	return o.rep.finish()
 }
+
+// end closes a bulk run. What was reported is always flushed — on an
+// interrupted run too, since those lines may hold secrets and backup
+// codes of users already saved — and a run that stopped early says how
+// far it got.
+func (o *inOrder) end(runErr error) error {
+	err := o.finish()
+	if runErr == nil {
+		return err
+	}
+	if errors.Is(runErr, context.Canceled) {
+		runErr = errInterrupted
+	}
+	return fmt.Errorf("stopped after %d of %d users, the rest unchanged; run it again to finish: %w", o.next, o.total, runErr)
+}
+
+// errInterrupted replaces "context canceled" in messages.
+var errInterrupted = errors.New("interrupted")
 
 // progress is a progress bar on stderr, shown only when stderr is a
 // terminal and the work has already taken more than a second: short runs

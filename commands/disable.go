@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"strings"
@@ -68,7 +69,11 @@ func (r *runner) disable(c *cli.Context) error {
 			list = fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
 		}
 		fmt.Fprintf(r.streams.Err, "Disable 2FA for %s? This deletes the TOTP secret and backup codes. [y/N] ", terminalSafe(list))
-		answer, _ := bufio.NewReader(r.streams.In).ReadString('\n')
+		answer, err := readLine(c.Context, bufio.NewReader(r.streams.In))
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(r.streams.Err)
+			return fmt.Errorf("%w; nothing changed", errInterrupted)
+		}
 		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
 			fmt.Fprintln(r.streams.Err, "Nothing changed.")
 			return nil
@@ -105,8 +110,5 @@ func (r *runner) disable(c *cli.Context) error {
 		}
 		out.put(i, o, fmt.Sprintf("%s: %s", o.user, o.status))
 	})
-	if err != nil {
-		return err
-	}
-	return out.finish()
+	return out.end(err)
 }

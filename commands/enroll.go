@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -115,6 +116,7 @@ func (r *runner) enroll(c *cli.Context) error {
 		columns = append(columns, "qr_png")
 	}
 	out := r.inOrder(r.newReporter(sess.format, columns...), res, "enroll")
+	var runErr error
 	switch {
 	case c.Bool("dry-run"):
 		for _, i := range res.found {
@@ -122,15 +124,16 @@ func (r *runner) enroll(c *cli.Context) error {
 			out.put(i, o, human)
 		}
 	case mode == enrollPending:
-		if err := e.many(res, out); err != nil {
-			return err
-		}
+		runErr = e.many(res, out)
 	default:
 		for _, i := range res.found {
+			if runErr = c.Context.Err(); runErr != nil {
+				break
+			}
 			out.put(i, e.one(refs[i], res.users[i]), "")
 		}
 	}
-	return out.finish()
+	return out.end(runErr)
 }
 
 // options are the models options every path shares.
@@ -353,8 +356,12 @@ func (e *enrollment) prompt(enr *models.Enrollment) (string, error) {
 	svc := e.sess.svc
 	for attempt := 1; attempt <= confirmAttempts; attempt++ {
 		fmt.Fprintf(e.r.streams.Err, "Enter the %d-digit code the app shows for %s: ", enr.Params.Digits, terminalSafe(enr.User.String()))
-		line, err := e.stdin.ReadString('\n')
+		line, err := readLine(e.c.Context, e.stdin)
 		code := strings.TrimSpace(line)
+		if errors.Is(err, context.Canceled) {
+			fmt.Fprintln(e.r.streams.Err)
+			return "", fmt.Errorf("%w; nothing was saved", errInterrupted)
+		}
 		if err != nil && (code == "" || !errors.Is(err, io.EOF)) {
 			fmt.Fprintln(e.r.streams.Err)
 			return "", usagef("no code entered; nothing was saved")

@@ -82,6 +82,9 @@ func (r *runner) export(c *cli.Context) error {
 	for _, i := range res.found {
 		user := res.users[i]
 		o := outcome{ref: refs[i], user: user, status: "exported"}
+		if err := c.Context.Err(); err != nil {
+			return out.end(err)
+		}
 		exp, err := sess.svc.ExportEnrollment(c.Context, sess.db, user)
 		human := ""
 		switch {
@@ -164,7 +167,7 @@ func (r *runner) importURIs(c *cli.Context) error {
 		return err
 	}
 	rep := r.newReporter(sess.format, "state", "backup_codes")
-	out := &inOrder{rep: rep, ready: map[int]pendingResult{}, progress: r.newProgress(len(lines), "import")}
+	out := newInOrder(r, rep, len(lines), "import")
 	var (
 		enrollments []*models.Enrollment
 		index       []int
@@ -208,10 +211,7 @@ func (r *runner) importURIs(c *cli.Context) error {
 		}
 		out.put(i, o, human)
 	})
-	if err != nil {
-		return err
-	}
-	return out.finish()
+	return out.end(err)
 }
 
 func (r *runner) importDryRun(c *cli.Context, sess *session, ref models.UserRef, user models.User) outcome {

@@ -51,8 +51,5 @@ func (r *runner) unlock(c *cli.Context) error {
 		}
 		out.put(i, o, fmt.Sprintf("%s: %s", o.user, o.status))
 	})
-	if err != nil {
-		return err
-	}
-	return out.finish()
+	return out.end(err)
 }

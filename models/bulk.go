@@ -144,8 +144,11 @@ type BulkOptions struct {
 // EnrollMany saves many enrollments, a batch of users per transaction;
 // each user is saved completely or not at all. When a batch's
 // transaction fails, its users are retried one transaction each, so one
-// failing user does not undo the others. done is called for every
-// enrollment, in order, as soon as its batch is settled.
+// failing user does not undo the others — unless the failure is the
+// database's own (gone, locked, read-only, full, cancelled): then the run
+// stops with ErrStopped, as every further user would fail the same way.
+// done is called for every enrollment, in order, as soon as its batch is
+// settled.
 func (s *Service) EnrollMany(ctx context.Context, db *gorm.DB, es []*Enrollment, opt EnrollOptions, bulk BulkOptions, done func(i int, res EnrollResult, err error)) error {
 	if _, err := s.requireKey(); err != nil {
 		return err
@@ -190,11 +193,14 @@ func (s *Service) EnrollMany(ctx context.Context, db *gorm.DB, es []*Enrollment,
 			return s.writeEnrollments(tx, write)
 		})
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if isEnvironmental(err) {
+				return fmt.Errorf("%w: %w", ErrStopped, err)
 			}
 			for i := lo; i < hi; i++ {
 				results[i-lo], errs[i-lo] = s.enroll(ctx, db, es[i], opt)
+				if isEnvironmental(errs[i-lo]) {
+					return fmt.Errorf("%w: %w", ErrStopped, errs[i-lo])
+				}
 			}
 		}
 		for i := lo; i < hi; i++ {
@@ -354,11 +360,14 @@ func (s *Service) bulkWrite(ctx context.Context, db *gorm.DB, users []User, bulk
 			return s.writeAudit(tx, audits)
 		})
 		if err != nil {
-			if ctx.Err() != nil {
-				return ctx.Err()
+			if isEnvironmental(err) {
+				return fmt.Errorf("%w: %w", ErrStopped, err)
 			}
 			for i := lo; i < hi; i++ {
 				errs[i-lo] = single(users[i])
+				if isEnvironmental(errs[i-lo]) {
+					return fmt.Errorf("%w: %w", ErrStopped, errs[i-lo])
+				}
 			}
 		}
 		for i := lo; i < hi; i++ {

@@ -1,7 +1,12 @@
 package models
 
 import (
+	"context"
+	"database/sql"
+	"database/sql/driver"
 	"errors"
+	"io"
+	"net"
 	"strings"
 	"time"
 
@@ -64,4 +69,72 @@ func (s *Service) transaction(sess session, fn func(tx *gorm.DB) error) error {
 		}
 		time.Sleep(time.Duration(attempt) * time.Millisecond)
 	}
+}
+
+// ErrStopped wraps the error that ended a bulk run early: the database
+// went away, or is locked, read-only or full, so that retrying the
+// remaining users one by one would only repeat the failure.
+var ErrStopped = errors.New("stopped")
+
+// isEnvironmental reports a failure of the database itself rather than of
+// one user's data: lost or refused connections, a lock held past the busy
+// timeout, a read-only or full disk, I/O errors, cancellation. A failing
+// batch is retried user by user only when the failure could be one
+// user's (a constraint, a trigger), never for these.
+func isEnvironmental(err error) bool {
+	if err == nil {
+		return false
+	}
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, driver.ErrBadConn) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) ||
+		errors.Is(err, sql.ErrConnDone) || errors.Is(err, sql.ErrTxDone) {
+		return true
+	}
+	var netErr net.Error
+	if errors.As(err, &netErr) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case strings.HasPrefix(pgErr.Code, "08"), // connection exception
+			strings.HasPrefix(pgErr.Code, "53"), // insufficient resources: disk full, out of memory
+			strings.HasPrefix(pgErr.Code, "57"), // operator intervention: shutdown, terminated
+			strings.HasPrefix(pgErr.Code, "58"), // system error: I/O
+			pgErr.Code == "25006":               // read-only transaction
+			return true
+		}
+		return false
+	}
+	if pgconn.Timeout(err) {
+		return true
+	}
+	var connectErr *pgconn.ConnectError
+	if errors.As(err, &connectErr) {
+		return true
+	}
+	var myErr *mysql.MySQLError
+	if errors.As(err, &myErr) {
+		switch myErr.Number {
+		case 1021, 1114, 1290, 1836, 2002, 2003, 2006, 2013: // disk full, table full, read-only, server gone
+			return true
+		}
+		return false
+	}
+	if errors.Is(err, mysql.ErrInvalidConn) {
+		return true
+	}
+	msg := strings.ToLower(err.Error())
+	for _, s := range []string{
+		// SQLite (mattn/go-sqlite3), by text for the reason given above.
+		"database is locked", "database table is locked", "readonly database", "read-only",
+		"database or disk is full", "disk i/o error", "unable to open database",
+		// Connection failures some drivers report only as text.
+		"connection refused", "broken pipe", "connection reset", "bad connection",
+	} {
+		if strings.Contains(msg, s) {
+			return true
+		}
+	}
+	return false
 }
