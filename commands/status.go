@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"slices"
@@ -65,7 +66,7 @@ func (r *runner) status(c *cli.Context) error {
 	rw := newStatusWriter(sess.format, r.streams.Out)
 	emit := rw.write
 	if refs == nil {
-		if err := sess.svc.EachStatus(c.Context, sess.db, state, emit); err != nil {
+		if err := streamStatus(c.Context, sess, state, emit); err != nil {
 			return err
 		}
 		return rw.flush()
@@ -88,6 +89,70 @@ func (r *runner) status(c *cli.Context) error {
 		return err
 	}
 	return t.result()
+}
+
+// statusBatch is how many rows travel together from the query to the
+// renderer.
+const statusBatch = 512
+
+// streamStatus runs the status query in one goroutine and renders in this
+// one, so that fetching rows and formatting them use both cores. Rows
+// travel in batches, and the batches are recycled, so memory stays a few
+// batches whatever the number of users.
+func streamStatus(ctx context.Context, sess *session, state string, emit func(models.StatusRow) error) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	full := make(chan []models.StatusRow, 4)
+	free := make(chan []models.StatusRow, 6)
+	errc := make(chan error, 1)
+	go func() {
+		defer close(full)
+		batch := make([]models.StatusRow, 0, statusBatch)
+		send := func() error {
+			select {
+			case full <- batch:
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+			select {
+			case batch = <-free:
+				batch = batch[:0]
+			default:
+				batch = make([]models.StatusRow, 0, statusBatch)
+			}
+			return nil
+		}
+		err := sess.svc.EachStatus(ctx, sess.db, state, func(r models.StatusRow) error {
+			batch = append(batch, r)
+			if len(batch) == statusBatch {
+				return send()
+			}
+			return nil
+		})
+		if err == nil && len(batch) > 0 {
+			err = send()
+		}
+		errc <- err
+	}()
+	var renderErr error
+	for batch := range full {
+		for _, r := range batch {
+			if renderErr != nil {
+				break
+			}
+			if renderErr = emit(r); renderErr != nil {
+				cancel() // stop the query; keep draining so it can finish
+			}
+		}
+		select {
+		case free <- batch:
+		default:
+		}
+	}
+	if err := <-errc; renderErr == nil {
+		return err
+	}
+	return renderErr
 }
 
 func (r *runner) userStatus(c *cli.Context, sess *session, ref models.UserRef) (models.StatusRow, error) {
