@@ -13,6 +13,9 @@ func (r *runner) configCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "config",
 		Usage: "show the effective configuration",
+		Description: `Examples:
+   totpadm config show
+   totpadm --config /etc/totpadm/config.toml config show -o json`,
 		Subcommands: []*cli.Command{{
 			Name:  "show",
 			Usage: "print every setting, its value and where it came from (flag, environment, file, default)",
