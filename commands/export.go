@@ -1,10 +1,7 @@
 package commands
 
 import (
-	"bufio"
 	"fmt"
-	"io"
-	"os"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -236,31 +233,17 @@ func (r *runner) importDryRun(c *cli.Context, sess *session, ref models.UserRef,
 // file whose later lines are unreadable. Lines are numbered for messages
 // and never echoed.
 func (r *runner) readImportFile(path string) ([]importLine, error) {
-	var in io.Reader = r.streams.In
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, usagef("import: %w", err)
-		}
-		defer f.Close()
-		in = f
+	list, err := r.readListFile(path, "import")
+	if err != nil {
+		return nil, err
 	}
-	var lines []importLine
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 64<<10)
-	for n := 1; sc.Scan(); n++ {
-		text := strings.TrimSpace(sc.Text())
-		if text == "" || strings.HasPrefix(text, "#") {
-			continue
-		}
-		uri, err := models.ParseKeyURI(text)
-		lines = append(lines, importLine{n: n, uri: uri, err: err})
-	}
-	if err := sc.Err(); err != nil {
-		return nil, usagef("import: read %s: %w", path, err)
-	}
-	if len(lines) == 0 {
+	if len(list) == 0 {
 		return nil, usagef("import: %s holds no otpauth URIs", path)
+	}
+	lines := make([]importLine, len(list))
+	for i, l := range list {
+		uri, err := models.ParseKeyURI(l.text)
+		lines[i] = importLine{n: l.n, uri: uri, err: err}
 	}
 	return lines, nil
 }

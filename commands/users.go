@@ -46,30 +46,51 @@ func (r *runner) userRefs(c *cli.Context, args []string) ([]models.UserRef, erro
 }
 
 func (r *runner) readUserFile(path string) ([]string, error) {
+	lines, err := r.readListFile(path, "--"+flagFromFile)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]string, len(lines))
+	for i, l := range lines {
+		out[i] = l.text
+	}
+	return out, nil
+}
+
+// listLine is one meaningful line of a list file, with its line number.
+type listLine struct {
+	n    int
+	text string
+}
+
+// readListFile reads a file of one item a line (- is stdin), trimmed, with
+// blank lines and # comments left out: the format of --from-file and of
+// import. what names the input in messages.
+func (r *runner) readListFile(path, what string) ([]listLine, error) {
 	var in io.Reader = r.streams.In
 	if path != "-" {
 		f, err := os.Open(path)
 		if err != nil {
-			return nil, usagef("--%s: %w", flagFromFile, err)
+			return nil, usagef("%s: %w", what, err)
 		}
 		defer f.Close()
 		in = f
 	}
-	var lines []string
+	var lines []listLine
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	for n := 1; sc.Scan(); n++ {
-		line := strings.TrimSpace(sc.Text())
-		if line == "" || strings.HasPrefix(line, "#") {
+		text := strings.TrimSpace(sc.Text())
+		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}
-		lines = append(lines, line)
+		lines = append(lines, listLine{n: n, text: text})
 	}
 	if err := sc.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, usagef("--%s %s: a line is longer than 64 KiB", flagFromFile, path)
+			return nil, usagef("%s %s: a line is longer than 64 KiB", what, path)
 		}
-		return nil, fmt.Errorf("read --%s %s: %w", flagFromFile, path, err)
+		return nil, fmt.Errorf("%s: read %s: %w", what, path, err)
 	}
 	return lines, nil
 }
