@@ -54,11 +54,7 @@ func (s *Service) Diagnose(ctx context.Context, db *gorm.DB, user User, code str
 	if len(code) != cred.Digits {
 		return Diagnosis{}, fmt.Errorf("diagnose %s: %w: want %d digits", user, ErrMalformedCode, cred.Digits)
 	}
-	key, err := s.keyFor(cred.KeyID)
-	if err != nil {
-		return Diagnosis{}, err
-	}
-	secret, err := key.open(cred.UserID, cred.KeyID, cred.Secret)
+	secret, err := s.openSecret(cred)
 	if err != nil {
 		return Diagnosis{}, fmt.Errorf("diagnose %s: %w", user, err)
 	}

@@ -44,11 +44,8 @@ func (s *Service) NewEnrollment(user User, p Params) (*Enrollment, error) {
 	if _, err := io.ReadFull(s.cfg.Random, secret); err != nil {
 		return nil, fmt.Errorf("enroll %s: generate secret: %w", user, err)
 	}
-	account := user.Login
-	if account == "" {
-		account = user.String()
-	}
-	return &Enrollment{User: user, Params: p, secret: secret, uri: KeyURI(s.cfg.Issuer, account, secret, p)}, nil
+	// String is the login, or id:N for a user without one.
+	return &Enrollment{User: user, Params: p, secret: secret, uri: KeyURI(s.cfg.Issuer, user.String(), secret, p)}, nil
 }
 
 // CheckCode reports whether code is valid for the enrollment right now. It

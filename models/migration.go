@@ -81,12 +81,8 @@ func (s *Service) ImportedEnrollment(user User, secret []byte, p Params) (*Enrol
 	if err := p.Validate(); err != nil {
 		return nil, fmt.Errorf("import %s: %w", user, err)
 	}
-	account := user.Login
-	if account == "" {
-		account = user.String()
-	}
 	own := append([]byte(nil), secret...)
-	return &Enrollment{User: user, Params: p, secret: own, uri: KeyURI(s.cfg.Issuer, account, own, p)}, nil
+	return &Enrollment{User: user, Params: p, secret: own, uri: KeyURI(s.cfg.Issuer, user.String(), own, p)}, nil
 }
 
 // Export is one user's enrollment as another system can import it.
@@ -109,19 +105,11 @@ func (s *Service) ExportEnrollment(ctx context.Context, db *gorm.DB, user User) 
 		if err != nil {
 			return err
 		}
-		key, err := s.keyFor(cred.KeyID)
+		secret, err := s.openSecret(cred)
 		if err != nil {
 			return err
 		}
-		secret, err := key.open(cred.UserID, cred.KeyID, cred.Secret)
-		if err != nil {
-			return err
-		}
-		account := user.Login
-		if account == "" {
-			account = user.String()
-		}
-		out = Export{URI: KeyURI(s.cfg.Issuer, account, secret, cred.params()), Secret: secretEncoding.EncodeToString(secret), State: stateName(cred.State)}
+		out = Export{URI: KeyURI(s.cfg.Issuer, user.String(), secret, cred.params()), Secret: secretEncoding.EncodeToString(secret), State: stateName(cred.State)}
 		clear(secret)
 		return s.audit(tx, ActionExport, user, "exported", "")
 	})

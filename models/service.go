@@ -137,17 +137,18 @@ func (s *Service) requireKey() (*Key, error) {
 	return s.cfg.Key, nil
 }
 
-// keyFor returns the configured key (current or old) that sealed a row
-// with keyID, or the current key, whose open then reports the mismatch.
-func (s *Service) keyFor(keyID string) (*Key, error) {
+// openSecret decrypts a credential's secret with whichever configured key
+// (current or old) sealed it; with neither, the current key's open
+// reports the mismatch. Callers clear the result when done.
+func (s *Service) openSecret(c *Credential) ([]byte, error) {
 	key, err := s.requireKey()
 	if err != nil {
 		return nil, err
 	}
 	for _, k := range s.cfg.OldKeys {
-		if k != nil && k.ID() == keyID {
-			return k, nil
+		if k != nil && k.ID() == c.KeyID {
+			key = k
 		}
 	}
-	return key, nil
+	return key.open(c.UserID, c.KeyID, c.Secret)
 }

@@ -144,11 +144,7 @@ func (s *Service) verify(ctx context.Context, db *gorm.DB, user User, input stri
 }
 
 func (s *Service) verifyTOTP(tx *gorm.DB, user User, cred *Credential, code string, now time.Time, out *verifyOutcome) error {
-	key, err := s.keyFor(cred.KeyID)
-	if err != nil {
-		return err
-	}
-	secret, err := key.open(cred.UserID, cred.KeyID, cred.Secret)
+	secret, err := s.openSecret(cred)
 	if err != nil {
 		return err
 	}
