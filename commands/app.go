@@ -148,6 +148,12 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 	}
 	for _, cmd := range app.Commands {
 		cmd.OnUsageError = onUsageError
+		// cli adds a `help` (alias `h`) subcommand to every command, which
+		// would swallow users named "help" or "h": `verify h 123456` must
+		// verify user h. --help and -h still show a command's help.
+		if len(cmd.Subcommands) == 0 {
+			cmd.HideHelpCommand = true
+		}
 	}
 	return app
 }

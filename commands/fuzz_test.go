@@ -27,6 +27,7 @@ import (
 var userRefLogins = []string{
 	"o'brien", `say "hi"`, "Zoë", "用户名", "🔐 emoji", "semi;colon", "per%cent_under",
 	`back\slash`, "trailing ", "evil\x1b[2J\x1b]0;pwned\a",
+	"help", // cli's help command: a login, not a request for help
 }
 
 // userRefAbsent are valid references that match nobody.
@@ -34,6 +35,7 @@ var userRefAbsent = []string{
 	`alice' OR '1'='1`, `alice" OR "1"="1`, `'; DROP TABLE users; --`, `"`, `'`, `\`,
 	"%", "_", "alic_", "alice%", "*", "ALICE", "alice ", " alice", "аlice", // Cyrillic а
 	"o''brien", `say \"hi\"`, "Zoe\u0308", // decomposed ë
+	"h", // the alias of cli's help command
 	strings.Repeat("a", 1024), strings.Repeat("é", 512), "\x1b[31mred\x1b[0m", "line\nbreak", "\u202egnp.exe",
 	"id:0", "id:abc", "id:1 OR 1=1", "id:99999999999999999999999", "id:-1", "id:'1'", "id:%",
 }
