@@ -1,9 +1,11 @@
 package models_test
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	mrand "math/rand/v2"
 	"regexp"
 	"strings"
@@ -1091,6 +1093,37 @@ func TestStatus(t *testing.T) {
 			if len(got) != 1 || got[0] != login {
 				t.Errorf("EachStatus(%q) = %v, want [%s]", state, got, login)
 			}
+		}
+	})
+}
+
+// TestEachStatusStopsWhenCancelled: a cancelled context ends the stream
+// promptly with the context's error, also where the SQLite query itself
+// runs uncancellable and the row loop checks for cancellation.
+func TestEachStatusStopsWhenCancelled(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		e := newEnv(t, db)
+		const extra = 2000
+		var values []string
+		for i := range extra {
+			values = append(values, fmt.Sprintf("('user%d')", i))
+		}
+		db.Exec(t, "INSERT INTO users (username) VALUES "+strings.Join(values, ", "))
+		ctx, cancel := context.WithCancel(e.ctx)
+		defer cancel()
+		seen := 0
+		err := e.svc.EachStatus(ctx, db.Gorm, "", func(models.StatusRow) error {
+			seen++
+			if seen == 10 {
+				cancel()
+			}
+			return nil
+		})
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("EachStatus after cancel: %v, want context.Canceled", err)
+		}
+		if seen >= extra {
+			t.Fatalf("EachStatus went on for %d rows after being cancelled at the 10th", seen)
 		}
 	})
 }
