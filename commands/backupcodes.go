@@ -50,7 +50,7 @@ func (r *runner) backupCodes(c *cli.Context) error {
 		}
 		o.extra = record{{"backup_codes", codes}}
 		out.put(i, o, fmt.Sprintf("%s: new backup codes (the old ones no longer work); each works once, shown only now:\n  %s\n",
-			o.user, strings.Join(codes, "\n  ")))
+			terminalSafe(o.user.String()), strings.Join(codes, "\n  ")))
 	})
 	return out.end(err)
 }

@@ -95,7 +95,7 @@ func (r *runner) disable(c *cli.Context) error {
 			case st.State == models.StatusDisabled:
 				o.status = "not enrolled"
 			}
-			out.put(i, o, fmt.Sprintf("%s: %s (dry run)", o.user, o.status))
+			out.put(i, o, fmt.Sprintf("%s: %s (dry run)", terminalSafe(o.user.String()), o.status))
 		}
 		return out.finish()
 	}
@@ -108,7 +108,7 @@ func (r *runner) disable(c *cli.Context) error {
 		case err != nil:
 			o.status, o.err = statusOf(err), err
 		}
-		out.put(i, o, fmt.Sprintf("%s: %s", o.user, o.status))
+		out.put(i, o, fmt.Sprintf("%s: %s", terminalSafe(o.user.String()), o.status))
 	})
 	return out.end(err)
 }

@@ -209,7 +209,9 @@ func (e *enrollment) dryRun(ref models.UserRef, user models.User) (outcome, stri
 		o.status = "already enrolled"
 		o.err = fmt.Errorf("enroll %s: %w (%s); use --force to replace the enrollment or --skip-enrolled to leave it", user, models.ErrAlreadyEnrolled, st.State)
 	}
-	return o, fmt.Sprintf("%s: %s (dry run)", user, o.status)
+	// Escaped here, not only by the reporter's per-line pass: a newline in
+	// the login must not split this into two lines of output.
+	return o, fmt.Sprintf("%s: %s (dry run)", terminalSafe(user.String()), o.status)
 }
 
 // enrollment carries one enroll run through its users.
@@ -310,10 +312,25 @@ func stateName(s string) string {
 }
 
 // human prints table-mode prose; JSON and CSV carry the same facts as fields.
+// Every string argument (a login, a user reference, a state, a file name)
+// goes through terminalSafe, so a login crafted with escape sequences or
+// bidi overrides reaches the terminal escaped; format itself is ours.
 func (e *enrollment) human(format string, args ...any) {
-	if e.sess.format == formatTable {
-		fmt.Fprintf(e.r.streams.Out, format, args...)
+	if e.sess.format != formatTable {
+		return
 	}
+	safe := make([]any, len(args))
+	for i, a := range args {
+		switch v := a.(type) {
+		case string:
+			safe[i] = terminalSafe(v)
+		case fmt.Stringer:
+			safe[i] = terminalSafe(v.String())
+		default:
+			safe[i] = a
+		}
+	}
+	fmt.Fprintf(e.r.streams.Out, format, safe...)
 }
 
 // savePNG writes the QR code file for a saved enrollment (--qr-png). It

@@ -7,6 +7,8 @@ import (
 	"encoding/json"
 	"io"
 	"net/url"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -676,6 +678,249 @@ func TestEnrollFlagAfterUser(t *testing.T) {
 			db.Args("enroll", "bob", "--no-confirm")...)
 		if res.Code != 0 || strings.Contains(res.Stderr, `"--no-confirm"`) {
 			t.Errorf("`enroll bob --no-confirm` on a terminal: exit %d, want 0 (bob pending); stderr %q", res.Code, res.Stderr)
+		}
+	})
+}
+
+// enrollHelperNoTerminalControls fails when out carries a byte or rune a
+// terminal would act on (ESC, BEL, CR) or that would disguise a login (a
+// bidi override, a zero-width character).
+func enrollHelperNoTerminalControls(t *testing.T, what, out string) {
+	t.Helper()
+	for _, bad := range []string{"\x1b", "\x07", "\r", "\u202e", "\u200b", "\u200d", "\ufeff"} {
+		if strings.Contains(out, bad) {
+			t.Errorf("%s carries a raw %q: %q", what, bad, out)
+		}
+	}
+}
+
+// A login crafted with terminal escape sequences or a bidi override must
+// reach a support engineer's terminal escaped, on every table-mode path of
+// enroll: the QR header, the pending/confirmed/skipped sentences, the
+// --qr-png line, dry runs, the prompt and errors. JSON keeps it exact.
+func TestEnrollTerminalEscapesInLogins(t *testing.T) {
+	const (
+		evil      = "mallory\x1b]0;PWNED\x07\x1b[2J\u202egpj.exe\nbob: confirmed"
+		lookalike = "admin\u200b\u202e"
+		// How the evil login reads once escaped.
+		evilShown = `mallory\x1b]0;PWNED\a\x1b[2J\u202egpj.exe\nbob: confirmed`
+	)
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		db.Exec(t, "INSERT INTO users (id, username, email) VALUES (10, ?, 'm@example.com')", evil)
+		db.Exec(t, "INSERT INTO users (id, username, email) VALUES (11, ?, 'a@example.com')", lookalike)
+		opt := testutil.Options{Now: enrollHelperAt(enrollHelperT0)}
+		run := func(name string, wantCode int, args ...string) testutil.Result {
+			t.Helper()
+			res := testutil.Run(t, opt, db.Args(args...)...)
+			if res.Code != wantCode {
+				t.Fatalf("%s: exit %d, want %d; stderr %q", name, res.Code, wantCode, res.Stderr)
+			}
+			enrollHelperNoTerminalControls(t, name+" stdout", res.Stdout)
+			enrollHelperNoTerminalControls(t, name+" stderr", res.Stderr)
+			return res
+		}
+
+		// Pending enrollment, with the QR written to a file.
+		dir := filepath.Join(db.Dir, "qr")
+		res := run("enroll --no-confirm", 0, "enroll", "--no-confirm", "--qr-png", dir, "id:10")
+		for _, want := range []string{
+			"Enrolling " + evilShown + " (id 10)",
+			evilShown + ": enrolled, pending until the first successful `totpadm verify " + evilShown + " CODE`.",
+			evilShown + ": QR code written to ",
+		} {
+			if !strings.Contains(res.Stdout, want) {
+				t.Errorf("stdout lacks %q:\n%s", want, res.Stdout)
+			}
+		}
+		secret := strings.ReplaceAll(enrollHelperParseTable(t, res.Stdout).Key, " ", "")
+
+		// A login with only invisible format characters is shown escaped
+		// too, so it cannot pass for "admin".
+		res = run("enroll look-alike", 0, "enroll", "--no-confirm", "id:11")
+		if !strings.Contains(res.Stdout, `admin\u200b\u202e: enrolled, pending`) {
+			t.Errorf("the look-alike login is not shown escaped:\n%s", res.Stdout)
+		}
+
+		res = run("--skip-enrolled", 0, "enroll", "--no-confirm", "--skip-enrolled", "id:10")
+		if want := evilShown + ": skipped, already enrolled (pending)\n"; res.Stdout != want {
+			t.Errorf("--skip-enrolled stdout %q, want %q", res.Stdout, want)
+		}
+		res = run("--dry-run", 0, "enroll", "--no-confirm", "--dry-run", "--force", evil)
+		if want := evilShown + ": would replace (dry run)\n"; res.Stdout != want {
+			t.Errorf("--dry-run stdout %q, want %q", res.Stdout, want)
+		}
+		res = run("already enrolled", 4, "enroll", "--no-confirm", "id:10")
+		enrollHelperOneErrorLine(t, res.Stderr)
+		res = run("unknown user", 3, "enroll", "--no-confirm", "ghost\x1b[2J\u202e")
+		enrollHelperOneErrorLine(t, res.Stderr)
+
+		res = run("--code", 0, "enroll", "--code", testutil.Code(t, secret, enrollHelperT0), "id:10")
+		if want := evilShown + ": enrollment confirmed; 2FA is enabled.\n"; res.Stdout != want {
+			t.Errorf("--code stdout %q, want %q", res.Stdout, want)
+		}
+
+		// Interactive --force: the prompt and the confirmation.
+		now := enrollHelperT0.Add(40 * time.Second)
+		pr, pw := io.Pipe()
+		out := &enrollHelperTypist{t: t, in: pw, lines: func(secret string) string {
+			return testutil.Code(t, secret, now) + "\n"
+		}}
+		var errOut bytes.Buffer
+		rc := commands.Run(context.Background(), append([]string{"totpadm"}, db.Args("enroll", "--force", "id:10")...), commands.Streams{
+			In: pr, Out: out, Err: &errOut, Interactive: true, Hostname: "testhost",
+			Getenv: func(string) string { return "" }, Now: enrollHelperAt(now),
+		})
+		pr.Close()
+		if rc != 0 {
+			t.Fatalf("interactive enroll: exit %d, stderr %q", rc, errOut.String())
+		}
+		enrollHelperNoTerminalControls(t, "interactive stdout", out.String())
+		enrollHelperNoTerminalControls(t, "interactive stderr", errOut.String())
+		if !strings.Contains(out.String(), evilShown+": confirmed; 2FA is enabled.\n") {
+			t.Errorf("interactive stdout lacks the escaped confirmation:\n%s", out.String())
+		}
+
+		// JSON still carries the login exactly: it is data, not display.
+		res = testutil.Run(t, opt, db.Args("-o", "json", "enroll", "--no-confirm", "--skip-enrolled", "id:10")...)
+		if lines := enrollHelperLines(t, res.Stdout); len(lines) != 1 || lines[0]["login"] != evil {
+			t.Errorf("json does not carry the login exactly: %q", res.Stdout)
+		}
+	})
+}
+
+// enroll --qr-png refuses a directory that group or others may write to:
+// exit 5, a message that says how to fix it, nothing written or saved.
+func TestEnrollQRPNGRefusesSharedDirectory(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		// 0777 and 1777 (sticky, like /tmp) are both refused: the sticky
+		// bit stops others deleting a file, not planting names.
+		for _, mode := range []os.FileMode{0o777, 0o770, os.ModeSticky | 0o777, 0o702} {
+			t.Run(mode.String(), func(t *testing.T) {
+				dir := filepath.Join(t.TempDir(), "shared")
+				if err := os.Mkdir(dir, 0o700); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.Chmod(dir, mode); err != nil {
+					t.Fatal(err)
+				}
+				before := db.Dump(t)
+				res := testutil.Run(t, testutil.Options{Now: enrollHelperAt(enrollHelperT0)},
+					db.Args("enroll", "--no-confirm", "--qr-png", dir, "alice")...)
+				if res.Code != commands.ExitEnvironment {
+					t.Fatalf("exit %d, want %d; stderr %q", res.Code, commands.ExitEnvironment, res.Stderr)
+				}
+				enrollHelperOneErrorLine(t, res.Stderr)
+				for _, want := range []string{dir, "writable by group or others", "chmod 700"} {
+					if !strings.Contains(res.Stderr, want) {
+						t.Errorf("stderr %q does not mention %q", res.Stderr, want)
+					}
+				}
+				if strings.Contains(res.Stdout, "otpauth://") {
+					t.Errorf("a secret was printed: %q", res.Stdout)
+				}
+				if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+					t.Errorf("files written to the refused directory: %v", entries)
+				}
+				if db.Dump(t) != before {
+					t.Errorf("the database changed")
+				}
+			})
+		}
+	})
+}
+
+// enroll --qr-png writes through a fresh temporary file: one planted at a
+// guessable name is neither written nor left behind in place of the PNG,
+// no temporary file survives, the PNG is mode 0600, and a directory
+// totpadm creates is mode 0700.
+func TestEnrollQRPNGTemporaryFile(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		dir := filepath.Join(t.TempDir(), "new", "qr")
+		// Run once to create the directory.
+		res := testutil.Run(t, testutil.Options{}, db.Args("enroll", "--no-confirm", "--qr-png", dir, "bob")...)
+		if res.Code != 0 {
+			t.Fatalf("exit %d, %q", res.Code, res.Stderr)
+		}
+		for _, d := range []string{dir, filepath.Dir(dir)} {
+			if info, err := os.Stat(d); err != nil || info.Mode().Perm() != 0o700 {
+				t.Errorf("created directory %s: mode %v (%v), want 0700", d, info.Mode(), err)
+			}
+		}
+
+		// Another local user pre-creates the temporary names an older
+		// totpadm used and keeps them open, to read whatever lands in them.
+		var planted []*os.File
+		for _, name := range []string{".alice.png.tmp", ".alice.png.tmp.png", "alice.png.tmp"} {
+			f, err := os.OpenFile(filepath.Join(dir, name), os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o644)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer f.Close()
+			planted = append(planted, f)
+		}
+		res = testutil.Run(t, testutil.Options{}, db.Args("-o", "json", "enroll", "--no-confirm", "--qr-png", dir, "alice")...)
+		if res.Code != 0 {
+			t.Fatalf("exit %d, %q", res.Code, res.Stderr)
+		}
+		for _, f := range planted {
+			data, _ := io.ReadAll(f)
+			info, _ := f.Stat()
+			if len(data) != 0 || info.Size() != 0 {
+				t.Errorf("%s: the QR code was written into a pre-created file (%d bytes)", f.Name(), info.Size())
+			}
+			os.Remove(f.Name())
+		}
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, e := range entries {
+			names = append(names, e.Name())
+		}
+		if strings.Join(names, " ") != "alice.png bob.png" {
+			t.Errorf("directory holds %v, want only alice.png and bob.png (no temporary file left)", names)
+		}
+		for _, n := range []string{"alice.png", "bob.png"} {
+			info, err := os.Lstat(filepath.Join(dir, n))
+			if err != nil || !info.Mode().IsRegular() || info.Mode().Perm() != 0o600 {
+				t.Errorf("%s: mode %v (%v), want a regular file with mode 0600", n, info.Mode(), err)
+			}
+		}
+	})
+}
+
+// The per-user result lines of the other bulk commands escape a crafted
+// login inside the sentence, so its newline cannot fake a second result.
+func TestResultLinesEscapeLogins(t *testing.T) {
+	const (
+		evil      = "mallory\x1b[2J\nbob: disabled"
+		evilShown = `mallory\x1b[2J\nbob: disabled`
+	)
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		db.Exec(t, "INSERT INTO users (id, username, email) VALUES (10, ?, 'm@example.com')", evil)
+		opt := testutil.Options{Now: enrollHelperAt(enrollHelperT0)}
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"enroll", "--no-confirm", "id:10"}, evilShown + ": enrolled"},
+			{[]string{"backup-codes", "id:10"}, evilShown + ": new backup codes"},
+			{[]string{"unlock", "id:10"}, evilShown + ": not locked"},
+			{[]string{"disable", "--dry-run", "--reason", "r", "id:10"}, evilShown + ": would disable (dry run)"},
+			{[]string{"disable", "--yes", "--reason", "r", "id:10"}, evilShown + ": disabled"},
+		} {
+			res := testutil.Run(t, opt, db.Args(c.args...)...)
+			if res.Code != 0 {
+				t.Fatalf("%v: exit %d, stderr %q", c.args, res.Code, res.Stderr)
+			}
+			enrollHelperNoTerminalControls(t, c.args[0]+" stdout", res.Stdout)
+			if !strings.Contains(res.Stdout, c.want) {
+				t.Errorf("%v: stdout lacks %q:\n%s", c.args, c.want, res.Stdout)
+			}
+			if strings.Contains(res.Stdout, "\nbob: disabled") {
+				t.Errorf("%v: the login's newline reached stdout raw:\n%s", c.args, res.Stdout)
+			}
 		}
 	})
 }

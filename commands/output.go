@@ -8,7 +8,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
+	"unicode/utf8"
 )
 
 // Output formats.
@@ -211,19 +211,35 @@ func plainValue(v any) string {
 	return fmt.Sprint(v)
 }
 
-// terminalSafe escapes control characters so that a login crafted with
-// escape sequences cannot repaint or retitle a support engineer's terminal.
+// terminalSafe escapes what a terminal would act on or render deceptively,
+// so that a login crafted with escape sequences cannot repaint or retitle a
+// support engineer's terminal, and a look-alike login cannot hide in a
+// table, a prompt or an error: control characters (C0, C1, DEL), Unicode
+// format characters (bidi overrides such as U+202E, zero-width U+200B,
+// U+200D, U+FEFF, soft hyphen…), line and paragraph separators, private-use
+// and unassigned code points, and invalid UTF-8 (a stray 0x9b byte is CSI
+// to a terminal in an 8-bit mode). They become Go escapes: \x1b, \u202e.
+// A clean string is returned as it is, without allocating.
 func terminalSafe(s string) string {
 	clean := true
-	for _, r := range s {
-		if unicode.IsControl(r) || r == '\t' {
+	for i, r := range s {
+		if !strconv.IsGraphic(r) {
 			clean = false
 			break
+		}
+		if r == utf8.RuneError {
+			if _, size := utf8.DecodeRuneInString(s[i:]); size == 1 {
+				clean = false // an invalid byte, not a real U+FFFD
+				break
+			}
 		}
 	}
 	if clean {
 		return s
 	}
+	// QuoteToGraphic escapes exactly the runes strconv.IsGraphic rejects
+	// (and every invalid byte), so the result is all graphic and
+	// terminalSafe(terminalSafe(s)) == terminalSafe(s).
 	q := strconv.QuoteToGraphic(s)
 	return q[1 : len(q)-1]
 }

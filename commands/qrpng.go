@@ -1,9 +1,12 @@
 package commands
 
 import (
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -18,6 +21,10 @@ type qrPNGWriter struct {
 	root *os.Root
 }
 
+// openQRDir opens dir for the PNGs, creating it (and missing parents) mode
+// 0700. An existing directory that group or others may write to is
+// refused: whoever can write there could swap a file or plant names, and
+// each PNG holds a secret.
 func openQRDir(dir string) (*qrPNGWriter, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, usagef("--qr-png: %w", err)
@@ -25,6 +32,17 @@ func openQRDir(dir string) (*qrPNGWriter, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, usagef("--qr-png: %w", err)
+	}
+	// Stat through the open root: the directory checked is the one the
+	// files will be written to, even if dir is renamed or replaced now.
+	info, err := root.Stat(".")
+	if err != nil {
+		root.Close()
+		return nil, fmt.Errorf("--qr-png: %w", err)
+	}
+	if perm := info.Mode().Perm(); perm&0o022 != 0 {
+		root.Close()
+		return nil, fmt.Errorf("--qr-png: directory %s is writable by group or others (mode %04o), and the QR codes hold secrets: run `chmod 700 %s` or choose a private directory", dir, perm, dir)
 	}
 	return &qrPNGWriter{root: root}, nil
 }
@@ -40,17 +58,16 @@ func (q *qrPNGWriter) write(login, uri string) (string, error) {
 		return "", fmt.Errorf("QR code for %s: %w", login, err)
 	}
 	name := pngName(login)
-	tmp := "." + name + ".tmp"
-	f, err := q.root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
+	f, tmp, err := q.createTemp()
 	if err != nil {
 		return "", fmt.Errorf("write QR code for %s: %w", login, err)
 	}
 	_, werr := f.Write(code.PNG())
+	if werr == nil {
+		werr = f.Chmod(0o600) // through the descriptor: the umask may have taken bits
+	}
 	if cerr := f.Close(); werr == nil {
 		werr = cerr
-	}
-	if werr == nil {
-		werr = q.root.Chmod(tmp, 0o600) // an older file of that name may have had other bits
 	}
 	if werr == nil {
 		werr = q.root.Rename(tmp, name)
@@ -60,6 +77,24 @@ func (q *qrPNGWriter) write(login, uri string) (string, error) {
 		return "", fmt.Errorf("write QR code for %s: %w", login, werr)
 	}
 	return name, nil
+}
+
+// createTemp is os.CreateTemp inside the root, which os.Root does not
+// offer: a new file, mode 0600, under an unpredictable name, created with
+// O_EXCL so that nothing planted in the directory (a file another user can
+// read, a symlink) is ever opened instead.
+func (q *qrPNGWriter) createTemp() (*os.File, string, error) {
+	for range 100 {
+		var b [12]byte
+		rand.Read(b[:])
+		name := ".qr-" + hex.EncodeToString(b[:]) + ".png.tmp"
+		f, err := q.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		return f, name, err
+	}
+	return nil, "", errors.New("cannot create a temporary file: too many name collisions")
 }
 
 // pngName is login.png when the login is a plain file name; otherwise the

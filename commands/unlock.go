@@ -49,7 +49,7 @@ func (r *runner) unlock(c *cli.Context) error {
 		case wasLocked:
 			o.status = "unlocked"
 		}
-		out.put(i, o, fmt.Sprintf("%s: %s", o.user, o.status))
+		out.put(i, o, fmt.Sprintf("%s: %s", terminalSafe(o.user.String()), o.status))
 	})
 	return out.end(err)
 }
