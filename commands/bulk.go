@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
-	"time"
 
-	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 
 	"github.com/totpadm/totpadm/models"
@@ -78,11 +75,25 @@ func (o *inOrder) put(i int, out outcome, human string) {
 			return
 		}
 		delete(o.ready, o.next)
-		o.progress.clear()
-		o.rep.report(p.o, p.human)
-		o.progress.add()
+		o.print(p)
 		o.next++
 	}
+}
+
+// print reports one result and counts it on the progress bar. Lines for
+// the bar's terminal erase the bar on their way (see terminalWriter),
+// except JSON and CSV records, which stdout gets through a buffer: when
+// stdout is that terminal, the bar is erased before each record and the
+// record flushed, so that no frame lands in the middle of a line.
+func (o *inOrder) print(p pendingResult) {
+	buffered := o.progress.onStdout && o.rep.rw != nil
+	o.progress.hold(buffered)
+	o.rep.report(p.o, p.human)
+	if buffered {
+		o.rep.rw.flush() // a failed write sticks: finish reports it
+	}
+	o.progress.release()
+	o.progress.add()
 }
 
 func newInOrder(r *runner, rep *reporter, total int, verb string) *inOrder {
@@ -111,85 +122,3 @@ func (o *inOrder) end(runErr error) error {
 
 // errInterrupted replaces "context canceled" in messages.
 var errInterrupted = errors.New("interrupted")
-
-// progress is a progress bar on stderr, shown only when stderr is a
-// terminal and the work has already taken more than a second: short runs
-// and scripts see nothing of it. The bar exists from the start, so its
-// rate and time estimates count from when the work began; until the
-// second has passed it writes into a closed gate.
-type progress struct {
-	enabled  bool
-	done     int
-	start    time.Time
-	bar      *progressbar.ProgressBar
-	gate     *gateWriter
-	visible  bool      // drawn and not erased since
-	lastDraw time.Time // for throttling redraws
-}
-
-const (
-	progressDelay    = time.Second
-	progressInterval = 100 * time.Millisecond
-)
-
-// gateWriter discards writes until opened.
-type gateWriter struct {
-	w    io.Writer
-	open bool
-}
-
-func (g *gateWriter) Write(b []byte) (int, error) {
-	if !g.open {
-		return len(b), nil
-	}
-	return g.w.Write(b)
-}
-
-func (r *runner) newProgress(total int, verb string) *progress {
-	p := &progress{enabled: r.streams.ProgressTTY && total > 1, start: time.Now()}
-	if !p.enabled {
-		return p
-	}
-	p.gate = &gateWriter{w: r.streams.Err}
-	p.bar = progressbar.NewOptions(total,
-		progressbar.OptionSetWriter(p.gate),
-		progressbar.OptionSetDescription(verb),
-		progressbar.OptionShowCount(),
-		progressbar.OptionShowIts(),
-		progressbar.OptionSetItsString("users"),
-		progressbar.OptionClearOnFinish(),
-	)
-	p.bar.Set(0)
-	return p
-}
-
-// add counts one user done and redraws: at once when a printed line has
-// just erased the bar, otherwise at most every progressInterval.
-func (p *progress) add() {
-	p.done++
-	if !p.enabled {
-		return
-	}
-	if !p.gate.open && time.Since(p.start) >= progressDelay {
-		p.gate.open = true
-	}
-	if !p.gate.open || (p.visible && time.Since(p.lastDraw) < progressInterval) {
-		return
-	}
-	p.bar.Set(p.done)
-	p.visible, p.lastDraw = true, time.Now()
-}
-
-// clear removes the bar before a line is printed on the same terminal.
-func (p *progress) clear() {
-	if p.visible {
-		p.bar.Clear()
-		p.visible = false
-	}
-}
-
-func (p *progress) finish() {
-	if p.enabled && p.gate.open {
-		p.bar.Finish()
-	}
-}

@@ -312,3 +312,183 @@ func progressSample(stderr string) string {
 	}
 	return ""
 }
+
+// progressClock is a clock that moves on by step each time it is read,
+// for a run whose duration is counted in clock readings, not in how fast
+// the machine is: the bound on redraws below is the same on any machine.
+type progressClock struct {
+	mu    sync.Mutex
+	start time.Time
+	now   time.Time
+	step  time.Duration
+}
+
+func newProgressClock(step time.Duration) *progressClock {
+	start := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	return &progressClock{start: start, now: start, step: step}
+}
+
+func (c *progressClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(c.step)
+	return c.now
+}
+
+func (c *progressClock) elapsed() time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now.Sub(c.start)
+}
+
+// progressClockRun is progressRun on a progressClock, with stderr a
+// terminal; stdout is out, or stderr itself when out is nil (one
+// terminal for both). It returns what stderr received.
+func progressClockRun(t *testing.T, db *testutil.DB, stdin string, clock *progressClock, out *progressBuffer, args ...string) (code int, stderr string) {
+	t.Helper()
+	errOut := &progressBuffer{}
+	s := commands.Streams{
+		In:          strings.NewReader(stdin),
+		Out:         out,
+		Err:         errOut,
+		ProgressTTY: true,
+		Getenv:      func(string) string { return "" },
+		Hostname:    "testhost",
+		Now:         clock.Now,
+	}
+	if out == nil {
+		s.Out, s.Color = errOut, true // Color: stdout is a terminal
+	}
+	code = commands.Run(context.Background(), append([]string{"totpadm"}, db.Args(args...)...), s)
+	return code, errOut.String()
+}
+
+// progressCount counts the frames of the bar, the erasings of it that
+// are not part of drawing a frame, and the error lines.
+func progressCount(stderr string) (draws, clears, errLines int) {
+	for _, tok := range progressToken.FindAllString(stderr, -1) {
+		switch {
+		case strings.Contains(tok, "users/s"):
+			draws++
+		case strings.HasPrefix(tok, "\r"):
+			clears++
+		default:
+			errLines++
+		}
+	}
+	return draws, clears, errLines
+}
+
+// progressMaxDraws is how many frames a run that lasted elapsed may draw:
+// one at most every 100 ms (progressInterval), plus the first.
+func progressMaxDraws(elapsed time.Duration) int {
+	return int(elapsed/(100*time.Millisecond)) + 1
+}
+
+// The bar is redrawn at most every 100 ms however many users there are:
+// results on stdout do not erase it unless stdout is its terminal, and a
+// line that erases it (an error on stderr, a result on a shared terminal)
+// leaves it to be drawn at the next interval, not at once. The run's
+// clock advances 1 ms a reading, so a run of thousands of users spans
+// seconds of it, the bar shows after the first second, and the bound is
+// the same however fast the machine is.
+func TestProgressRedrawsThrottled(t *testing.T) {
+	db := testutil.NewSQLite(t)
+	const users, unknown = 3000, 30
+	// The unknown users (an error line each) come every 100 users.
+	var sb strings.Builder
+	for i, l := range strings.Split(strings.TrimSpace(progressUsers(t, db, users, 0)), "\n") {
+		sb.WriteString(l + "\n")
+		if i%100 == 0 && i > 0 {
+			fmt.Fprintf(&sb, "nobody-%05d\n", i/100)
+		}
+	}
+	input := sb.String()
+
+	// The audit's case: JSON to a file, stderr a terminal. Only the
+	// error lines may erase the bar.
+	t.Run("stdout redirected", func(t *testing.T) {
+		clock := newProgressClock(time.Millisecond)
+		out := &progressBuffer{}
+		code, stderr := progressClockRun(t, db, input, clock, out, "enroll", "--no-confirm", "-o", "json", "--from-file", "-")
+		if code != 3 {
+			t.Errorf("exit %d, want 3", code)
+		}
+		if n := strings.Count(out.String(), "\n"); n != users+unknown {
+			t.Errorf("%d results, want %d", n, users+unknown)
+		}
+		if strings.Contains(out.String(), "\r") {
+			t.Errorf("stdout, not a terminal, got progress output: %q", bulkHead(out.String()))
+		}
+		draws, clears, errLines := progressCount(stderr)
+		elapsed := clock.elapsed()
+		t.Logf("%d users over %v of the run's clock: stderr %d bytes, %d frames, %d erasings, %d error lines", users+unknown, elapsed, len(stderr), draws, clears, errLines)
+		if draws == 0 {
+			t.Fatalf("no progress bar over %v of the run's clock: %q", elapsed, bulkHead(stderr))
+		}
+		if limit := progressMaxDraws(elapsed); draws > limit {
+			t.Errorf("the bar was drawn %d times over %v of the run's clock, want at most %d (every 100 ms)", draws, elapsed, limit)
+		}
+		// Each error line may erase the bar once, and the end of the run.
+		if clears > unknown+1 {
+			t.Errorf("the bar was erased %d times; only the %d error lines on its terminal, and the end, may erase it", clears, unknown)
+		}
+		if errLines != unknown {
+			t.Errorf("%d error lines, want %d", errLines, unknown)
+		}
+		for _, line := range strings.Split(stderr, "\n") {
+			if i := strings.Index(line, "totpadm: "); i >= 0 && line[strings.LastIndex(line[:i+1], "\r")+1:i] != "" {
+				t.Errorf("error line mixed with the bar: %q", line)
+			}
+		}
+	})
+
+	// stdout and stderr the same terminal: every result erases the bar,
+	// and what is left on screen is the results and error lines, whole.
+	// The table lines reach stdout one by one, the CSV records through a
+	// buffer.
+	for _, tc := range []struct {
+		name string
+		args []string
+		line *regexp.Regexp
+		want int
+	}{
+		{"table", []string{"disable", "--yes", "--reason", "r", "--from-file", "-"}, regexp.MustCompile(`^progress-\d{5}: disabled$`), users},
+		{"csv", []string{"-o", "csv", "enroll", "--no-confirm", "--from-file", "-"}, regexp.MustCompile(`^(user,login,id,outcome,.*|progress-\d{5},progress-\d{5},\d+,enrolled,.*|nobody-\d{5},,,not found,.*)$`), 1 + users + unknown},
+	} {
+		t.Run("one terminal "+tc.name, func(t *testing.T) {
+			clock := newProgressClock(time.Millisecond)
+			code, term := progressClockRun(t, db, input, clock, nil, tc.args...)
+			if code != 3 {
+				t.Errorf("exit %d, want 3", code)
+			}
+			draws, clears, _ := progressCount(term)
+			elapsed := clock.elapsed()
+			t.Logf("%d users over %v of the run's clock: terminal %d bytes, %d frames, %d erasings", users+unknown, elapsed, len(term), draws, clears)
+			if draws == 0 {
+				t.Fatalf("no progress bar over %v of the run's clock: %q", elapsed, bulkHead(term))
+			}
+			if limit := progressMaxDraws(elapsed); draws > limit {
+				t.Errorf("the bar was drawn %d times over %v of the run's clock, want at most %d (every 100 ms)", draws, elapsed, limit)
+			}
+			// What the screen shows of each line: what follows its last
+			// carriage return.
+			var results, errLines int
+			errLine := regexp.MustCompile(`^totpadm: .*nobody-\d{5}.*not found`)
+			for _, line := range strings.Split(term, "\n") {
+				visible := line[strings.LastIndex(line, "\r")+1:]
+				switch {
+				case tc.line.MatchString(visible):
+					results++
+				case errLine.MatchString(visible):
+					errLines++
+				case visible != "":
+					t.Fatalf("a line mixed with the bar: %q", line)
+				}
+			}
+			if results != tc.want || errLines != unknown {
+				t.Errorf("%d result lines and %d error lines on the terminal, want %d and %d", results, errLines, tc.want, unknown)
+			}
+		})
+	}
+}

@@ -1,0 +1,234 @@
+package commands
+
+import (
+	"io"
+	"sync"
+	"time"
+
+	"github.com/schollz/progressbar/v3"
+	"golang.org/x/term"
+)
+
+// progress is a progress bar on stderr, shown only when stderr is a
+// terminal and the work has already taken more than a second: short runs
+// and scripts see nothing of it. The bar exists from the start, so its
+// rate and time estimates count from when the work began; until the
+// second has passed it writes into a closed gate.
+//
+// The bar shares its terminal with what the run prints there: the
+// "totpadm:" lines on stderr, and the results as well when stdout is a
+// terminal too (taken to be the same one). Until the run ends, those
+// streams go through a terminalWriter, which erases the bar before
+// writing; nothing else erases it, so a run whose results go to a file or
+// a pipe leaves the bar alone. The bar is drawn at most once every
+// progressInterval of the run's clock (Streams.Now), however many users
+// there are and however many lines erase it: by add as users are done,
+// or, when a line has erased it and the run then pauses, by a timer at
+// the next interval, so that it does not stay off the screen until the
+// next user.
+type progress struct {
+	enabled  bool
+	onStdout bool // stdout is a terminal too, and its lines erase the bar
+	now      func() time.Time
+	start    time.Time
+	bar      *progressbar.ProgressBar
+	gate     *gateWriter
+	restore  func() // puts back the streams newProgress wrapped
+
+	mu       sync.Mutex // the fields below, and every write to the terminal
+	done     int
+	visible  bool      // drawn and not erased since
+	lastDraw time.Time // for throttling redraws
+	midLine  bool      // the last line printed on the terminal is unfinished
+	held     int       // a result is being printed: no drawing
+	timer    *time.Timer
+	finished bool
+}
+
+const (
+	progressDelay    = time.Second
+	progressInterval = 100 * time.Millisecond
+)
+
+// gateWriter discards writes until opened.
+type gateWriter struct {
+	w    io.Writer
+	open bool
+}
+
+func (g *gateWriter) Write(b []byte) (int, error) {
+	if !g.open {
+		return len(b), nil
+	}
+	return g.w.Write(b)
+}
+
+// newProgress makes the bar for total users. When it may be shown, the
+// runner's stderr, and its stdout if that is a terminal, write through a
+// terminalWriter until finish.
+func (r *runner) newProgress(total int, verb string) *progress {
+	p := &progress{enabled: r.streams.ProgressTTY && total > 1, now: r.streams.Now}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	p.start = p.now()
+	if !p.enabled {
+		return p
+	}
+	out, errOut := r.streams.Out, r.streams.Err
+	p.gate = &gateWriter{w: errOut}
+	p.bar = progressbar.NewOptions(total,
+		progressbar.OptionSetWriter(p.gate),
+		progressbar.OptionSetDescription(verb),
+		progressbar.OptionShowCount(),
+		progressbar.OptionShowIts(),
+		progressbar.OptionSetItsString("users"),
+		progressbar.OptionClearOnFinish(),
+	)
+	p.bar.Set(0)
+	p.onStdout = r.stdoutTerminal()
+	r.streams.Err = &terminalWriter{p: p, w: errOut}
+	if p.onStdout {
+		r.streams.Out = &terminalWriter{p: p, w: out}
+	}
+	p.restore = func() { r.streams.Out, r.streams.Err = out, errOut }
+	return p
+}
+
+// stdoutTerminal tells whether stdout is a terminal. Color says so, but
+// NO_COLOR turns it off, hence the look at the file itself.
+func (r *runner) stdoutTerminal() bool {
+	if r.streams.Color {
+		return true
+	}
+	f, ok := r.streams.Out.(interface{ Fd() uintptr })
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// terminalWriter is a stream on the bar's terminal: it erases the bar
+// before each write, and leaves drawing it again to the next interval.
+type terminalWriter struct {
+	p *progress
+	w io.Writer
+}
+
+func (t *terminalWriter) Write(b []byte) (int, error) {
+	p := t.p
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.clearLocked()
+	n, err := t.w.Write(b)
+	if n > 0 {
+		p.midLine = b[n-1] != '\n'
+	}
+	p.scheduleLocked(p.now())
+	return n, err
+}
+
+// add counts one user done and redraws the bar if the last frame is
+// progressInterval old.
+func (p *progress) add() {
+	if !p.enabled {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	p.drawLocked()
+}
+
+// hold keeps the bar from being drawn while one result is printed on
+// stdout when that is the bar's terminal, and erases it first if erase:
+// for output that reaches the terminal other than through a
+// terminalWriter. Results printed elsewhere do not hold it up: a slow
+// pipe on stdout does not keep the bar off the screen.
+func (p *progress) hold(erase bool) {
+	if !p.enabled || !p.onStdout {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.held++
+	if erase {
+		p.clearLocked()
+	}
+}
+
+func (p *progress) release() {
+	if !p.enabled || !p.onStdout {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.held--
+}
+
+// drawLocked draws the bar unless it was drawn less than
+// progressInterval ago (then, if it is not on screen, the timer will), or
+// a line is being printed on the terminal.
+func (p *progress) drawLocked() {
+	if p.finished {
+		return
+	}
+	now := p.now()
+	if !p.gate.open {
+		if now.Sub(p.start) < progressDelay {
+			return
+		}
+		p.gate.open = true
+	}
+	if p.held > 0 || p.midLine {
+		return
+	}
+	if !p.lastDraw.IsZero() && now.Sub(p.lastDraw) < progressInterval {
+		p.scheduleLocked(now)
+		return
+	}
+	p.bar.Set(p.done)
+	p.visible, p.lastDraw = true, now
+}
+
+// scheduleLocked sets the timer to draw an erased bar again at the next
+// interval.
+func (p *progress) scheduleLocked(now time.Time) {
+	if p.visible || p.finished || p.timer != nil || !p.gate.open {
+		return
+	}
+	wait := max(0, min(progressInterval, progressInterval-now.Sub(p.lastDraw)))
+	p.timer = time.AfterFunc(wait, p.tick)
+}
+
+func (p *progress) tick() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.timer = nil
+	if !p.visible {
+		p.drawLocked()
+	}
+}
+
+// clearLocked removes the bar before a line is printed on its terminal.
+func (p *progress) clearLocked() {
+	if p.visible {
+		p.bar.Clear()
+		p.visible = false
+	}
+}
+
+// finish erases the bar for good and gives the runner its streams back.
+func (p *progress) finish() {
+	if !p.enabled {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.timer != nil {
+		p.timer.Stop()
+		p.timer = nil
+	}
+	if p.visible {
+		p.bar.Finish()
+	}
+	p.visible, p.finished = false, true
+	p.restore()
+}
