@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 
@@ -17,20 +18,9 @@ var ErrKey = errors.New("encryption key")
 // without a key, and those that do fail with models.ErrNoKey.
 func LoadKey(keyFile, envKey string) (*models.Key, error) {
 	if keyFile != "" {
-		info, err := os.Stat(keyFile)
+		text, err := readKeyFile(keyFile)
 		if err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, fmt.Errorf("%w: key file %s does not exist (create it with `totpadm keygen --out %s`)", ErrKey, keyFile, keyFile)
-			}
-			return nil, fmt.Errorf("%w: %w", ErrKey, err)
-		}
-		// Like ssh with a private key: a key others can read is not secret.
-		if perm := info.Mode().Perm(); perm&0o077 != 0 {
-			return nil, fmt.Errorf("%w: key file %s is accessible by group or others (mode %04o): run `chmod 600 %s`", ErrKey, keyFile, perm, keyFile)
-		}
-		text, err := os.ReadFile(keyFile)
-		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrKey, err)
+			return nil, err
 		}
 		key, err := models.ParseKey(string(text))
 		if err != nil {
@@ -46,6 +36,44 @@ func LoadKey(keyFile, envKey string) (*models.Key, error) {
 		return key, nil
 	}
 	return nil, nil
+}
+
+// maxKeyFileSize bounds what is read from a key file: a key is 44 bytes of
+// base64, so anything much larger is the wrong file.
+const maxKeyFileSize = 4096
+
+// readKeyFile reads a key file the way ssh reads a private key: refused
+// when group or others can access it. The checks and the read go through
+// one open descriptor, so the file checked is the file read (a path
+// swapped in between cannot slip a readable copy past the check), and only
+// a regular file qualifies (a FIFO or device would block or never end).
+func readKeyFile(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlocking, 0)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("%w: key file %s does not exist (create it with `totpadm keygen --out %s`)", ErrKey, path, path)
+		}
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
+	}
+	defer f.Close()
+	info, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrKey, err)
+	}
+	if !info.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: key file %s is not a regular file", ErrKey, path)
+	}
+	if perm := info.Mode().Perm(); perm&0o077 != 0 {
+		return nil, fmt.Errorf("%w: key file %s is accessible by group or others (mode %04o): run `chmod 600 %s`", ErrKey, path, perm, path)
+	}
+	text, err := io.ReadAll(io.LimitReader(f, maxKeyFileSize+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: read %s: %w", ErrKey, path, err)
+	}
+	if len(text) > maxKeyFileSize {
+		return nil, fmt.Errorf("%w: key file %s is larger than %d bytes: not a key file", ErrKey, path, maxKeyFileSize)
+	}
+	return text, nil
 }
 
 // WriteKeyFile writes a new key to path, mode 0600, refusing to replace an
