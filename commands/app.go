@@ -49,9 +49,21 @@ func (s *Streams) defaults() {
 
 // Run executes totpadm with args (args[0] is the program name) and
 // returns the exit code. Errors are printed as one line on stderr.
-func Run(ctx context.Context, args []string, s Streams) int {
+func Run(ctx context.Context, args []string, s Streams) (code int) {
 	s.defaults()
 	r := &runner{streams: s, args: args}
+	// A bug must not dump a stack (and whatever it holds) on a support
+	// engineer's terminal either: one line, exit 5. TOTPADM_TRACEBACK=1
+	// brings the stack back for whoever debugs it.
+	defer func() {
+		if v := recover(); v != nil {
+			if s.Getenv("TOTPADM_TRACEBACK") != "" {
+				panic(v)
+			}
+			fmt.Fprintf(s.Err, "totpadm: internal error: %s (please report it with the command that caused it; TOTPADM_TRACEBACK=1 shows where)\n", r.oneLine(fmt.Sprint(v)))
+			code = ExitEnvironment
+		}
+	}()
 	app := r.newApp()
 	err := app.RunContext(ctx, hoistGlobalFlags(args, app.Flags, app.Commands))
 	if err == nil {

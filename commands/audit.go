@@ -28,7 +28,7 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "user", Usage: "only entries about this user (same as the USER argument)"},
 			&cli.StringFlag{Name: "since", Usage: "only entries since a time (RFC 3339) or a duration ago (24h, 90m)"},
-			&cli.StringFlag{Name: "action", Usage: "only this action: enroll, verify, backup-codes, disable, unlock"},
+			&cli.StringFlag{Name: "action", Usage: "only this action: " + strings.Join(models.AuditActions, ", ")},
 			&cli.IntFlag{Name: "limit", Usage: "at most this many entries (0 = all)"},
 		},
 		Action: r.audit,

@@ -9,8 +9,9 @@ import (
 	"github.com/totpadm/totpadm/internal/testutil"
 )
 
-// verify --diagnose reports the phone's clock offset and changes nothing:
-// no step consumed, no failure counted, not even while locked out.
+// verify --diagnose reports the phone's clock offset and changes nothing
+// but the audit log: no step consumed, no failure counted, not even while
+// locked out; one audit row says who diagnosed and what was found.
 func TestVerifyDiagnose(t *testing.T) {
 	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
 		now := time.Date(2026, 11, 23, 9, 0, 10, 0, time.UTC)
@@ -30,7 +31,8 @@ func TestVerifyDiagnose(t *testing.T) {
 		}
 		for _, c := range cases {
 			t.Run(c.name, func(t *testing.T) {
-				before := db.Dump(t)
+				before := db.DumpState(t)
+				audits := db.Count(t, "totp_audit_log", "action = ?", "diagnose")
 				code := testutil.Code(t, e.Secret, c.phone)
 				res := testutil.Run(t, testutil.Options{Now: clock}, db.Args("verify", "--diagnose", "alice", code)...)
 				if res.Code != c.wantCode || !strings.Contains(res.Stdout, c.wantText) {
@@ -44,20 +46,26 @@ func TestVerifyDiagnose(t *testing.T) {
 				if err := json.Unmarshal([]byte(res.Stdout), &got); err != nil || !got.Found || got.OffsetSteps != c.wantOffset {
 					t.Fatalf("json %q (%v): want found with offset %d", res.Stdout, err, c.wantOffset)
 				}
-				if after := db.Dump(t); after != before {
+				if after := db.DumpState(t); after != before {
 					t.Fatalf("--diagnose changed the database")
+				}
+				if n := db.Count(t, "totp_audit_log", "action = ?", "diagnose"); n != audits+2 {
+					t.Fatalf("two diagnoses wrote %d audit rows, want 2", n-audits)
 				}
 			})
 		}
 		t.Run("no match within ten minutes", func(t *testing.T) {
-			before := db.Dump(t)
+			before := db.DumpState(t)
 			code := testutil.Code(t, e.Secret, now.Add(11*time.Minute))
 			res := testutil.Run(t, testutil.Options{Now: clock}, db.Args("verify", "--diagnose", "alice", code)...)
 			if res.Code != 1 || !strings.Contains(res.Stdout, "no code within ±10 minutes") {
 				t.Fatalf("exit %d, stdout %q", res.Code, res.Stdout)
 			}
-			if db.Dump(t) != before {
+			if db.DumpState(t) != before {
 				t.Fatalf("--diagnose changed the database")
+			}
+			if n := db.Count(t, "totp_audit_log", "action = ? AND outcome = ?", "diagnose", "no match within ±10 minutes"); n != 1 {
+				t.Fatalf("%d audit rows for the failed diagnosis, want 1", n)
 			}
 		})
 		t.Run("a used step is reported as used", func(t *testing.T) {

@@ -83,8 +83,14 @@ func (r *runner) enroll(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	if mode == enrollPrompt && !(r.streams.Interactive && st.format == formatTable) {
-		return usagef("enroll: not on a terminal, so totpadm cannot ask for the first code: pass --no-confirm (pending until the first successful verify) or confirm later with --code CODE")
+	// A dry run asks nothing, so it needs neither a terminal nor a table.
+	if mode == enrollPrompt && !c.Bool("dry-run") {
+		switch {
+		case !r.streams.Interactive:
+			return usagef("enroll: not on a terminal, so totpadm cannot ask for the first code: pass --no-confirm (pending until the first successful verify) or confirm later with --code CODE")
+		case st.format != formatTable:
+			return usagef("enroll: -o %s shows no QR code to scan, so there is no first code to ask for: pass --no-confirm (pending until the first successful verify) or confirm later with --code CODE", st.format)
+		}
 	}
 	refs, err := r.userRefs(c, c.Args().Slice())
 	if err != nil {
@@ -94,7 +100,7 @@ func (r *runner) enroll(c *cli.Context) error {
 		fmt.Fprintf(r.streams.Err, "totpadm: warning: %s, %d digits, %d s differs from SHA1, 6 digits, 30 s: Google and Microsoft Authenticator ignore these settings and will show wrong codes\n",
 			params.Algorithm, params.Digits, params.Period)
 	}
-	sess, err := r.open(c, keyRequired)
+	sess, err := r.open(c, keySeal)
 	if err != nil {
 		return err
 	}

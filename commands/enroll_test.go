@@ -411,6 +411,26 @@ func TestEnrollConfirmWithCode(t *testing.T) {
 	})
 }
 
+// A dry run asks nothing, so off a terminal it needs no --no-confirm.
+func TestEnrollDryRunOffTerminal(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		before := db.Dump(t)
+		res := testutil.Run(t, testutil.Options{Stdin: "alice\nbob\n"}, db.Args("-o", "json", "enroll", "--dry-run", "--from-file", "-")...)
+		if res.Code != 0 {
+			t.Fatalf("exit %d, stderr %q", res.Code, res.Stderr)
+		}
+		if lines := enrollHelperLines(t, res.Stdout); len(lines) != 2 {
+			t.Fatalf("%d result lines, want 2: %q", len(lines), res.Stdout)
+		}
+		if strings.Contains(res.Stdout, "otpauth://") {
+			t.Errorf("a dry run printed a secret: %q", res.Stdout)
+		}
+		if db.Dump(t) != before {
+			t.Errorf("a dry run changed the database")
+		}
+	})
+}
+
 func TestEnrollUsageErrors(t *testing.T) {
 	tests := []struct {
 		name string
@@ -418,8 +438,8 @@ func TestEnrollUsageErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"off a terminal without --no-confirm or --code", testutil.Options{}, []string{"enroll", "alice"}, "--no-confirm"},
-		{"interactive but JSON output", testutil.Options{Interactive: true, Stdin: "123456\n"}, []string{"-o", "json", "enroll", "alice"}, "--no-confirm"},
+		{"off a terminal without --no-confirm or --code", testutil.Options{}, []string{"enroll", "alice"}, "not on a terminal"},
+		{"interactive but JSON output", testutil.Options{Interactive: true, Stdin: "123456\n"}, []string{"-o", "json", "enroll", "alice"}, "-o json shows no QR code"},
 		{"--no-confirm with --code", testutil.Options{}, []string{"enroll", "--no-confirm", "--code", "123456", "alice"}, "exclude each other"},
 		{"--force with --skip-enrolled", testutil.Options{}, []string{"enroll", "--no-confirm", "--force", "--skip-enrolled", "alice"}, "exclude each other"},
 		{"--force with --code", testutil.Options{}, []string{"enroll", "--force", "--code", "123456", "alice"}, "--force"},

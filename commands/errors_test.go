@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/totpadm/totpadm/internal/testutil"
 )
@@ -212,4 +213,32 @@ func TestErrorsHelp(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A credential row edited by hand into values no enrollment writes (period
+// 0 divided the clock by zero) is an error of one line, exit 5, not a
+// panic, and nothing is written.
+func TestErrorsCorruptCredential(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		e := testutil.Enroll(t, db, "alice")
+		code := testutil.Code(t, e.Secret, time.Now())
+		for _, corrupt := range []string{"period = 0", "digits = 0", "algorithm = 'MD5'"} {
+			db.Exec(t, "UPDATE totp_credentials SET algorithm = 'SHA1', digits = 6, period = 30")
+			db.Exec(t, "UPDATE totp_credentials SET "+corrupt)
+			for _, args := range [][]string{
+				{"verify", "alice", code},
+				{"verify", "--diagnose", "alice", code},
+				{"export", "--yes", "alice"},
+			} {
+				t.Run(corrupt+"/"+strings.Join(args[:len(args)-1], " "), func(t *testing.T) {
+					before := db.Dump(t)
+					res := testutil.Run(t, testutil.Options{}, db.Args(args...)...)
+					errorsCheck(t, errorsCase{wantCode: 5, stderr: "corrupt", never: []string{code, e.Secret}}, res)
+					if db.Dump(t) != before {
+						t.Errorf("the database changed")
+					}
+				})
+			}
+		}
+	})
 }

@@ -146,7 +146,7 @@ func (r *runner) importURIs(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	sess, err := r.open(c, keyRequired)
+	sess, err := r.open(c, keySeal)
 	if err != nil {
 		return err
 	}

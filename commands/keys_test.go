@@ -330,3 +330,39 @@ func TestKeysNoPlaintextAtRest(t *testing.T) {
 		}
 	})
 }
+
+// A key that opens none of the stored secrets never seals a new one: with
+// it, enroll (new user, --force, bulk, interactive) would leave users under
+// a key the application does not have. Refused before any secret is shown.
+func TestKeysEnrollRefusesForeignKey(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		if res := testutil.Run(t, testutil.Options{}, db.Args("enroll", "--no-confirm", "alice")...); res.Code != 0 {
+			t.Fatalf("enroll with the database's key: exit %d, %q", res.Code, res.Stderr)
+		}
+		foreign := keysHelperKeygen(t)
+		file := keysHelperFile(t, foreign, 0o600)
+		withFile := func(args ...string) []string {
+			return keysHelperArgs(db, append([]string{"--key-file", file}, args...)...)
+		}
+		cases := []struct {
+			name string
+			opt  testutil.Options
+			args []string
+		}{
+			{"new user", testutil.Options{}, withFile("enroll", "--no-confirm", "bob")},
+			{"force over an existing enrollment", testutil.Options{}, withFile("enroll", "--no-confirm", "--force", "alice")},
+			{"bulk from stdin", testutil.Options{Stdin: "bob\ncarol\n"}, withFile("enroll", "--no-confirm", "--from-file", "-")},
+			{"key from the environment", testutil.Options{Env: map[string]string{"TOTPADM_KEY": foreign}}, keysHelperArgs(db, "enroll", "--no-confirm", "bob")},
+			{"interactive, before the QR code", testutil.Options{Interactive: true, Stdin: "123456\n"}, withFile("enroll", "bob")},
+		}
+		for _, c := range cases {
+			t.Run(c.name, func(t *testing.T) {
+				keysHelperRefused(t, db, c.opt, c.args, "sealed under key", "nothing was changed")
+			})
+		}
+		// The right key still enrolls.
+		if res := testutil.Run(t, testutil.Options{}, db.Args("enroll", "--no-confirm", "bob")...); res.Code != 0 {
+			t.Fatalf("enroll bob with the database's key: exit %d, %q", res.Code, res.Stderr)
+		}
+	})
+}

@@ -19,6 +19,7 @@ const (
 	keyNone     keyUse = iota // never reads or writes a secret
 	keyOptional               // loads the key when one is configured
 	keyRequired               // fails early without one
+	keySeal                   // keyRequired, and refuses a key that opens none of the stored secrets
 )
 
 // session is an open database and the service bound to the run's flags.
@@ -142,13 +143,18 @@ func (r *runner) open(c *cli.Context, key keyUse) (*session, error) {
 		if err != nil {
 			return fail(err)
 		}
-		if k == nil && key == keyRequired {
+		if k == nil && key >= keyRequired {
 			return fail(models.ErrNoKey)
 		}
 		st.svc.Key = k
 	}
 	if sess.svc, err = models.NewService(st.svc); err != nil {
 		return fail(usageError{err})
+	}
+	if key == keySeal {
+		if err := sess.svc.CheckSealingKey(c.Context, db); err != nil {
+			return fail(err)
+		}
 	}
 	return sess, nil
 }

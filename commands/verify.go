@@ -22,7 +22,8 @@ good app code activates a pending enrollment. Wrong codes count towards the
 lockout. CODE - reads the code from stdin, keeping it out of the process list.
 
 With --diagnose, nothing is consumed and no failure is counted: totpadm searches
-±10 minutes for the code and says how far the phone's clock is off.
+±10 minutes for the code and says how far the phone's clock is off. The audit
+log records that the diagnosis ran and what it found (never the code).
 
 Exit status: 0 accepted, 1 rejected (wrong, already used, or locked),
 2 malformed, 3 unknown user or not enrolled. With --diagnose: 0 when the code

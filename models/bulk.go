@@ -150,11 +150,11 @@ type BulkOptions struct {
 // done is called for every enrollment, in order, as soon as its batch is
 // settled.
 func (s *Service) EnrollMany(ctx context.Context, db *gorm.DB, es []*Enrollment, opt EnrollOptions, bulk BulkOptions, done func(i int, res EnrollResult, err error)) error {
-	if _, err := s.requireKey(); err != nil {
-		return err
-	}
 	sess, err := s.session(ctx, db)
 	if err != nil {
+		return err
+	}
+	if err := s.checkSealingKey(sess); err != nil {
 		return err
 	}
 	ids := make([]string, len(es))

@@ -8,6 +8,9 @@ import (
 	"gorm.io/gorm"
 )
 
+// ActionDiagnose is the audit action of a Diagnose.
+const ActionDiagnose = "diagnose"
+
 // DiagnoseWindow is how far either side of now Diagnose looks for a code.
 const DiagnoseWindow = 10 * time.Minute
 
@@ -26,9 +29,44 @@ type Diagnosis struct {
 }
 
 // Diagnose looks for code within ±DiagnoseWindow of now, to tell a support
-// engineer whether a "wrong" code is really a clock problem. It reads
-// only: nothing is consumed, no failure is counted, no lockout applies.
+// engineer whether a "wrong" code is really a clock problem. Nothing is
+// consumed, no failure is counted and no lockout applies; the only write is
+// the audit row that says who ran it and what it found.
+//
+// It is a support tool, never a login check: it tries 41 time steps and
+// counts no failure, so on an end-user path it would be a guessing oracle.
 func (s *Service) Diagnose(ctx context.Context, db *gorm.DB, user User, code string) (Diagnosis, error) {
+	d, err := s.diagnose(ctx, db, user, code)
+	if err != nil {
+		return Diagnosis{}, err
+	}
+	sess, err := s.session(ctx, db)
+	if err != nil {
+		return Diagnosis{}, err
+	}
+	if err := s.transaction(sess, func(tx *gorm.DB) error {
+		return s.audit(tx, ActionDiagnose, user, d.outcome(), "")
+	}); err != nil {
+		return Diagnosis{}, fmt.Errorf("diagnose %s: %w", user, err)
+	}
+	return d, nil
+}
+
+// outcome is the audit log's summary of a diagnosis; never the code.
+func (d Diagnosis) outcome() string {
+	switch {
+	case !d.Found:
+		return fmt.Sprintf("no match within ±%d minutes", int(DiagnoseWindow.Minutes()))
+	case d.Used:
+		return fmt.Sprintf("match at %+d steps, already used", d.OffsetSteps)
+	case d.Accepted:
+		return fmt.Sprintf("match at %+d steps, within the window", d.OffsetSteps)
+	default:
+		return fmt.Sprintf("match at %+d steps, outside the window", d.OffsetSteps)
+	}
+}
+
+func (s *Service) diagnose(ctx context.Context, db *gorm.DB, user User, code string) (Diagnosis, error) {
 	kind, code, err := classifyCode(code)
 	if err != nil {
 		return Diagnosis{}, err
@@ -51,6 +89,10 @@ func (s *Service) Diagnose(ctx context.Context, db *gorm.DB, user User, code str
 		return Diagnosis{}, fmt.Errorf("diagnose %s: %w", user, ErrNotEnrolled)
 	}
 	cred := &creds[0]
+	p, err := cred.params()
+	if err != nil {
+		return Diagnosis{}, fmt.Errorf("diagnose %s: %w", user, err)
+	}
 	if len(code) != cred.Digits {
 		return Diagnosis{}, fmt.Errorf("diagnose %s: %w: want %d digits", user, ErrMalformedCode, cred.Digits)
 	}
@@ -58,7 +100,6 @@ func (s *Service) Diagnose(ctx context.Context, db *gorm.DB, user User, code str
 	if err != nil {
 		return Diagnosis{}, fmt.Errorf("diagnose %s: %w", user, err)
 	}
-	p := cred.params()
 	window := int(DiagnoseWindow / (time.Duration(p.Period) * time.Second))
 	step, ok, err := matchStep(secret, code, s.now(), window, p)
 	if err != nil || !ok {

@@ -102,6 +102,9 @@ func (s *Service) enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt En
 	if err != nil {
 		return EnrollResult{}, err
 	}
+	if err := s.checkSealingKey(sess); err != nil {
+		return EnrollResult{}, err
+	}
 	var res EnrollResult
 	save := func(tx *gorm.DB) error {
 		p.replaces = false
@@ -129,6 +132,51 @@ func (s *Service) enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt En
 		return EnrollResult{}, err
 	}
 	return res, nil
+}
+
+// CheckSealingKey returns ErrWrongKey when secrets are stored and none of
+// them is under a configured key (Key or OldKeys). A mistyped TOTPADM_KEY
+// or the wrong key file would otherwise enroll users under a key the
+// application does not have, locking them out at their next login. An
+// empty table passes, and so does a table with at least one secret under a
+// configured key (during a rotation some rows are still under the old
+// one). Enroll and EnrollMany check it themselves; a tool that shows a new
+// secret before saving it calls it first, so that nobody scans a QR code
+// that can never be saved.
+func (s *Service) CheckSealingKey(ctx context.Context, db *gorm.DB) error {
+	sess, err := s.session(ctx, db)
+	if err != nil {
+		return err
+	}
+	return s.checkSealingKey(sess)
+}
+
+func (s *Service) checkSealingKey(sess session) error {
+	key, err := s.requireKey()
+	if err != nil {
+		return err
+	}
+	known := []string{key.ID()}
+	for _, k := range s.cfg.OldKeys {
+		if k != nil {
+			known = append(known, k.ID())
+		}
+	}
+	table := sess.d.quote(s.cfg.Tables.Credentials)
+	var sample, match []string
+	if err := sess.db.Raw("SELECT key_id FROM " + table + " LIMIT 1").Scan(&sample).Error; err != nil {
+		return fmt.Errorf("read credentials: %w", err)
+	}
+	if len(sample) == 0 {
+		return nil
+	}
+	if err := sess.db.Raw("SELECT key_id FROM "+table+" WHERE key_id IN ? LIMIT 1", known).Scan(&match).Error; err != nil {
+		return fmt.Errorf("read credentials: %w", err)
+	}
+	if len(match) == 0 {
+		return fmt.Errorf("%w: the stored secrets are sealed under key %s, not under the configured key %s; nothing was changed", ErrWrongKey, sample[0], key.ID())
+	}
+	return nil
 }
 
 // preparedEnrollment is an enrollment with all its CPU work done — the

@@ -32,6 +32,12 @@ var (
 	ErrNoKey = errors.New("no encryption key configured: create one with `totpadm keygen --out totpadm.key` and pass --key-file totpadm.key (or set TOTPADM_KEY)")
 	// ErrWrongKey: the configured key cannot open a stored secret.
 	ErrWrongKey = errors.New("the configured key cannot decrypt this secret (wrong TOTPADM_KEY or key file?)")
+	// ErrCorruptCredential: a stored credential holds values totpadm never
+	// writes; re-enroll the user (enroll --force).
+	ErrCorruptCredential = errors.New("stored credential is corrupt (re-enroll the user with enroll --force)")
+	// ErrInTransaction: Verify or Confirm was given a handle inside a
+	// transaction; see Service.Verify.
+	ErrInTransaction = errors.New("must not run inside the caller's transaction: a rejected code's failure count and audit row have to commit even when the caller rolls back, or the lockout never triggers")
 	// ErrSchemaMissing / ErrSchemaVersion: totpadm's tables are absent or
 	// at a version this binary does not speak.
 	ErrSchemaMissing = errors.New("totpadm's tables do not exist in this database: run `totpadm migrate`")

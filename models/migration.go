@@ -105,11 +105,15 @@ func (s *Service) ExportEnrollment(ctx context.Context, db *gorm.DB, user User) 
 		if err != nil {
 			return err
 		}
+		p, err := cred.params()
+		if err != nil {
+			return err
+		}
 		secret, err := s.openSecret(cred)
 		if err != nil {
 			return err
 		}
-		out = Export{URI: KeyURI(s.cfg.Issuer, user.String(), secret, cred.params()), Secret: secretEncoding.EncodeToString(secret), State: stateName(cred.State)}
+		out = Export{URI: KeyURI(s.cfg.Issuer, user.String(), secret, p), Secret: secretEncoding.EncodeToString(secret), State: stateName(cred.State)}
 		clear(secret)
 		return s.audit(tx, ActionExport, user, "exported", "")
 	})

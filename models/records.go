@@ -1,6 +1,9 @@
 package models
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Credential states as stored.
 const (
@@ -26,8 +29,15 @@ type Credential struct {
 	EnrolledBy  string
 }
 
-func (c *Credential) params() Params {
-	return Params{Algorithm: c.Algorithm, Digits: c.Digits, Period: c.Period}
+// params returns the credential's RFC 6238 parameters, refusing values no
+// enrollment can have written: a row edited by hand (period 0, say) must
+// fail as an error, not as a division by zero in the login path.
+func (c *Credential) params() (Params, error) {
+	p := Params{Algorithm: c.Algorithm, Digits: c.Digits, Period: c.Period}
+	if err := p.Validate(); err != nil {
+		return Params{}, fmt.Errorf("%w: %w", ErrCorruptCredential, err)
+	}
+	return p, nil
 }
 
 // BackupCode is one single-use recovery code, stored only as a salted hash.
@@ -64,4 +74,4 @@ const (
 )
 
 // AuditActions lists every action the audit log records.
-var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport}
+var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport, ActionDiagnose}

@@ -53,8 +53,10 @@ func DefaultConfig() Config {
 }
 
 // Service applies totpadm's rules to a database. It holds no connection:
-// every method takes the *gorm.DB to use, so an application can pass its
-// own transaction and have the 2FA change commit or roll back with it.
+// every method takes the *gorm.DB to use. Enroll, Disable and the other
+// administrative changes accept the application's own transaction and
+// commit or roll back with it; Verify and Confirm refuse one, because a
+// rejected code must be counted even when the caller rolls back.
 type Service struct {
 	cfg Config
 }

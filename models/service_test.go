@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/totpadm/totpadm/internal/testutil"
 	"github.com/totpadm/totpadm/models"
 )
@@ -1093,6 +1095,41 @@ func TestStatus(t *testing.T) {
 			if len(got) != 1 || got[0] != login {
 				t.Errorf("EachStatus(%q) = %v, want [%s]", state, got, login)
 			}
+		}
+	})
+}
+
+// TestVerifyRefusesCallerTransaction: inside the caller's transaction a
+// rejection would be a savepoint the caller's rollback undoes, and wrong
+// guesses would never lock anybody out; Verify and Confirm refuse.
+func TestVerifyRefusesCallerTransaction(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		e := newEnv(t, db)
+		alice := e.enroll("alice", true)
+		bob := e.enroll("bob", false)
+		for name, call := range map[string]func(tx *gorm.DB) error{
+			"verify": func(tx *gorm.DB) error {
+				_, err := e.svc.Verify(e.ctx, tx, alice.user, e.wrong(alice))
+				return err
+			},
+			"confirm": func(tx *gorm.DB) error {
+				_, err := e.svc.Confirm(e.ctx, tx, bob.user, e.code(bob, 0))
+				return err
+			},
+		} {
+			before := e.db.Dump(t)
+			err := db.Gorm.Transaction(call)
+			if !errors.Is(err, models.ErrInTransaction) {
+				t.Errorf("%s inside a transaction: %v, want ErrInTransaction", name, err)
+			}
+			e.assertUnchanged(before, name+" inside a transaction")
+		}
+		// Outside one, the same wrong code counts.
+		if _, err := e.verify(alice, e.wrong(alice)); !errors.Is(err, models.ErrCodeRejected) {
+			t.Fatalf("wrong code: %v", err)
+		}
+		if c := e.cred(alice.user.ID); c.Failures != 1 {
+			t.Errorf("failures %d after one wrong code, want 1", c.Failures)
 		}
 	})
 }

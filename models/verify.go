@@ -47,9 +47,16 @@ func (e *LockedError) Is(target error) bool { return target == ErrLocked || targ
 // outcome except malformed input is written to the audit log in the same
 // transaction.
 //
+// Verify runs its own short transaction and must be given a handle that is
+// not inside one (ErrInTransaction otherwise): a rejection is committed
+// before it is returned, and inside the caller's transaction it would be
+// only a savepoint that the caller's rollback-on-error undoes, so failed
+// guesses would never add up to a lockout.
+//
 // Errors: ErrMalformedCode, ErrNotEnrolled, ErrCodeRejected (also
 // ErrReplayed, ErrLocked, ErrPending, all of which match ErrCodeRejected
-// under errors.Is), ErrNoKey, ErrWrongKey, or a database error.
+// under errors.Is), ErrNoKey, ErrWrongKey, ErrCorruptCredential,
+// ErrInTransaction, or a database error.
 func (s *Service) Verify(ctx context.Context, db *gorm.DB, user User, code string) (VerifyResult, error) {
 	res, err := s.verify(ctx, db, user, code, false)
 	if err != nil {
@@ -88,6 +95,13 @@ func classifyCode(input string) (codeKind, string, error) {
 	return 0, "", fmt.Errorf("%w: want a 6-digit code from the app or a backup code like xxxx-xxxx-xxxx", ErrMalformedCode)
 }
 
+// inTransaction reports whether db is bound to an open transaction (GORM
+// hands out *sql.Tx, or its prepared-statement wrapper, as the pool then).
+func inTransaction(db *gorm.DB) bool {
+	_, ok := db.Statement.ConnPool.(gorm.TxCommitter)
+	return ok
+}
+
 // verifyOutcome is what the transaction decided; rejections are committed
 // (the failure counter and audit row must persist) and only then returned.
 type verifyOutcome struct {
@@ -96,6 +110,9 @@ type verifyOutcome struct {
 }
 
 func (s *Service) verify(ctx context.Context, db *gorm.DB, user User, input string, confirmOnly bool) (VerifyResult, error) {
+	if inTransaction(db) {
+		return VerifyResult{}, ErrInTransaction
+	}
 	kind, code, err := classifyCode(input)
 	if err != nil {
 		return VerifyResult{}, err
@@ -117,6 +134,10 @@ func (s *Service) verify(ctx context.Context, db *gorm.DB, user User, input stri
 		if confirmOnly && cred.State == StateActive {
 			return fmt.Errorf("%w (enabled): nothing to confirm", ErrAlreadyEnrolled)
 		}
+		params, err := cred.params()
+		if err != nil {
+			return err
+		}
 		if kind == kindTOTP && len(code) != cred.Digits {
 			return fmt.Errorf("%w: want %d digits", ErrMalformedCode, cred.Digits)
 		}
@@ -126,7 +147,7 @@ func (s *Service) verify(ctx context.Context, db *gorm.DB, user User, input stri
 			return s.audit(tx, ActionVerify, user, "locked", "")
 		}
 		if kind == kindTOTP {
-			return s.verifyTOTP(tx, user, cred, code, now, &out)
+			return s.verifyTOTP(tx, user, cred, params, code, now, &out)
 		}
 		if cred.State == StatePending {
 			out.rejected = ErrPending
@@ -143,12 +164,12 @@ func (s *Service) verify(ctx context.Context, db *gorm.DB, user User, input stri
 	return out.result, nil
 }
 
-func (s *Service) verifyTOTP(tx *gorm.DB, user User, cred *Credential, code string, now time.Time, out *verifyOutcome) error {
+func (s *Service) verifyTOTP(tx *gorm.DB, user User, cred *Credential, p Params, code string, now time.Time, out *verifyOutcome) error {
 	secret, err := s.openSecret(cred)
 	if err != nil {
 		return err
 	}
-	step, ok, err := matchStep(secret, code, now, s.cfg.Skew, cred.params())
+	step, ok, err := matchStep(secret, code, now, s.cfg.Skew, p)
 	if err != nil {
 		return err
 	}
