@@ -1,6 +1,8 @@
 package commands
 
 import (
+	"encoding/csv"
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -19,9 +21,14 @@ so that another system can import it, or writes one QR code PNG per user. Anyone
 holding the output can generate the users' codes: it needs --yes, and every
 user exported is recorded in the audit log. --all exports every user with 2FA.
 
+The output in every format (the table's "LOGIN  URI" lines, -o json, -o csv)
+can be given to 'totpadm import' as it is, to move the enrollments to another
+database.
+
 Examples:
    totpadm export --yes alice
    totpadm export --yes --all -o csv > totp-export.csv
+   totpadm --db new.db import totp-export.csv
    totpadm export --yes --png /secure/qr --from-file users.txt`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "confirm that secrets may be printed"},
@@ -79,6 +86,11 @@ func (r *runner) export(c *cli.Context) error {
 	for _, i := range res.found {
 		user := res.users[i]
 		o := outcome{ref: refs[i], user: user, status: "exported"}
+		if all {
+			// Nobody named these users; report them by login, as if named
+			// so, not by the id:N the run looked them up with.
+			o.ref = models.UserRef{Value: user.String()}
+		}
 		if err := c.Context.Err(); err != nil {
 			return out.end(err)
 		}
@@ -94,10 +106,10 @@ func (r *runner) export(c *cli.Context) error {
 				break
 			}
 			o.extra = record{{"state", exp.State}, {"qr_png", name}}
-			human = fmt.Sprintf("%s: QR code written to %s", user, name)
+			human = fmt.Sprintf("%s: QR code written to %s", terminalSafe(user.String()), terminalSafe(name))
 		default:
 			o.extra = record{{"state", exp.State}, {"uri", exp.URI}, {"secret", exp.Secret}}
-			human = fmt.Sprintf("%s  %s", user, exp.URI)
+			human = fmt.Sprintf("%s  %s", terminalSafe(user.String()), exp.URI)
 		}
 		out.put(i, o, human)
 	}
@@ -111,13 +123,21 @@ func (r *runner) importCommand() *cli.Command {
 		ArgsUsage: "FILE|-",
 		Description: `Reads otpauth://totp URIs, one per line (# comments and blank lines ignored),
 as exported by another system — Authelia's 'authelia storage user totp export',
-another totpadm — and enrolls each URI's account (the login after "issuer:" in
-the label) with that secret. The users keep their authenticator app entries, so
-the enrollment is active at once; each gets a new set of backup codes, printed
-once. A line is never echoed: it holds a secret.
+Google's Key URI format — and enrolls each URI's account (the login after
+"issuer:" in the label) with that secret. The output of 'totpadm export' is read
+as it is, in each of its formats: a table line "LOGIN  URI" (the URI is the
+line's last field), a JSON line of -o json (its "uri"), or -o csv (a header
+naming a "uri" column, then one row a user).
+
+The users keep their authenticator app entries, so the enrollment is active at
+once; each gets a new set of backup codes, printed once. Each user is imported
+once: a later line for a user already named is reported as a duplicate. A line
+is never echoed: it holds a secret.
 
 Examples:
    totpadm import --dry-run authelia-export.txt
+   totpadm --db old.db export --yes --all > totp-export.txt
+   totpadm --db new.db import totp-export.txt
    totpadm import -o json --skip-enrolled authelia-export.txt > imported.jsonl`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Usage: "replace existing enrollments"},
@@ -168,17 +188,26 @@ func (r *runner) importURIs(c *cli.Context) error {
 	var (
 		enrollments []*models.Enrollment
 		index       []int
+		firstLine   = map[string]int{} // user id → the line that names it first
 	)
 	for i, l := range lines {
 		ref := models.UserRef{Value: fmt.Sprintf("line %d", l.n)}
+		if l.err == nil && res.errs[i] == nil {
+			if first, dup := firstLine[res.users[i].ID]; dup {
+				err := usagef("import line %d: %s is already on line %d; a user is imported once", l.n, res.users[i], first)
+				out.put(i, outcome{ref: refs[i], user: res.users[i], status: "duplicate", err: err}, "")
+				continue
+			}
+			firstLine[res.users[i].ID] = l.n
+		}
 		switch {
 		case l.err != nil:
 			out.put(i, outcome{ref: ref, status: "invalid", err: usageError{fmt.Errorf("import line %d: %w", l.n, l.err)}}, "")
 		case res.errs[i] != nil:
 			out.put(i, outcome{ref: refs[i], status: statusOf(res.errs[i]), err: fmt.Errorf("import line %d: %s: %w", l.n, refs[i], res.errs[i])}, "")
 		case c.Bool("dry-run"):
-			o := r.importDryRun(c, sess, refs[i], res.users[i])
-			out.put(i, o, fmt.Sprintf("%s: %s (dry run)", o.user, o.status))
+			o := r.importDryRun(c, sess, l.n, refs[i], res.users[i])
+			out.put(i, o, fmt.Sprintf("%s: %s (dry run)", terminalSafe(o.user.String()), o.status))
 		default:
 			enr, err := sess.svc.ImportedEnrollment(res.users[i], l.uri.Secret, l.uri.Params)
 			if err != nil {
@@ -195,14 +224,14 @@ func (r *runner) importURIs(c *cli.Context) error {
 		o := outcome{ref: refs[i], user: res.users[i], status: "imported"}
 		switch {
 		case err != nil:
-			o.status, o.err = statusOf(err), err
+			o.status, o.err = statusOf(err), fmt.Errorf("import line %d: %w", lines[i].n, err)
 		case saved.Skipped:
 			o.status = "skipped"
 			o.extra = record{{"state", stateName(saved.State)}}
 		default:
 			o.extra = record{{"state", stateName(saved.State)}, {"backup_codes", saved.BackupCodes}}
 		}
-		human := fmt.Sprintf("%s: %s", o.user, o.status)
+		human := fmt.Sprintf("%s: %s", terminalSafe(o.user.String()), o.status)
 		if o.status == "imported" {
 			human += "; new backup codes, shown only now:\n  " + strings.Join(saved.BackupCodes, "\n  ")
 		}
@@ -211,7 +240,7 @@ func (r *runner) importURIs(c *cli.Context) error {
 	return out.end(err)
 }
 
-func (r *runner) importDryRun(c *cli.Context, sess *session, ref models.UserRef, user models.User) outcome {
+func (r *runner) importDryRun(c *cli.Context, sess *session, line int, ref models.UserRef, user models.User) outcome {
 	o := outcome{ref: ref, user: user, status: "would import"}
 	st, err := sess.svc.UserStatus(c.Context, sess.db, user)
 	switch {
@@ -224,7 +253,7 @@ func (r *runner) importDryRun(c *cli.Context, sess *session, ref models.UserRef,
 		o.status = "would replace"
 	default:
 		o.status = "already enrolled"
-		o.err = fmt.Errorf("import %s: %w (%s); use --force to replace or --skip-enrolled to leave it", user, models.ErrAlreadyEnrolled, st.State)
+		o.err = fmt.Errorf("import line %d: %s: %w (%s); use --force to replace or --skip-enrolled to leave it", line, user, models.ErrAlreadyEnrolled, st.State)
 	}
 	return o
 }
@@ -237,13 +266,85 @@ func (r *runner) readImportFile(path string) ([]importLine, error) {
 	if err != nil {
 		return nil, err
 	}
+	csvColumn := -1
+	if len(list) > 0 {
+		if col, ok := csvURIColumn(list[0].text); ok {
+			csvColumn, list = col, list[1:]
+		}
+	}
 	if len(list) == 0 {
 		return nil, usagef("import: %s holds no otpauth URIs", path)
 	}
 	lines := make([]importLine, len(list))
 	for i, l := range list {
-		uri, err := models.ParseKeyURI(l.text)
-		lines[i] = importLine{n: l.n, uri: uri, err: err}
+		lines[i] = importLine{n: l.n}
+		raw, err := importURIField(l.text, csvColumn)
+		if err == nil {
+			lines[i].uri, err = models.ParseKeyURI(raw)
+			if err != nil && !hasOTPAuthScheme(raw) {
+				err = fmt.Errorf("%w: the line holds no otpauth:// URI; %s", models.ErrInvalidURI, importFormats)
+			}
+		}
+		lines[i].err = err
 	}
 	return lines, nil
+}
+
+// importFormats says what import reads, for messages.
+const importFormats = "want one URI a line, or the output of totpadm export as it is (table, -o json or -o csv)"
+
+// csvURIColumn recognises the header of export's -o csv output: a CSV line
+// naming a "uri" column (and holding no URI itself).
+func csvURIColumn(line string) (int, bool) {
+	if strings.Contains(line, "otpauth:") || !strings.Contains(line, ",") {
+		return 0, false
+	}
+	fields, err := csv.NewReader(strings.NewReader(line)).Read()
+	if err != nil {
+		return 0, false
+	}
+	for i, f := range fields {
+		if strings.TrimSpace(f) == "uri" {
+			return i, true
+		}
+	}
+	return 0, false
+}
+
+// importURIField finds the otpauth URI in one line of an import file:
+// column csvColumn of a CSV row (when the file began with export's CSV
+// header, else csvColumn < 0), the "uri" member of a JSON object (export
+// -o json), or else the line's last whitespace-separated field — a bare
+// URI, or the URI of export's table line "LOGIN  URI" (a URI that totpadm
+// or any other Key URI writer makes holds no space). Errors never quote
+// the line: it holds a secret.
+func importURIField(line string, csvColumn int) (string, error) {
+	switch {
+	case csvColumn >= 0:
+		fields, err := csv.NewReader(strings.NewReader(line)).Read()
+		if err != nil {
+			return "", fmt.Errorf("%w: not a CSV row (the file began with a CSV header)", models.ErrInvalidURI)
+		}
+		if csvColumn >= len(fields) || fields[csvColumn] == "" {
+			return "", fmt.Errorf("%w: the row has no uri", models.ErrInvalidURI)
+		}
+		return fields[csvColumn], nil
+	case strings.HasPrefix(line, "{"):
+		var rec struct {
+			URI string `json:"uri"`
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			return "", fmt.Errorf("%w: not a JSON object", models.ErrInvalidURI)
+		}
+		if rec.URI == "" {
+			return "", fmt.Errorf("%w: the JSON object has no \"uri\"", models.ErrInvalidURI)
+		}
+		return rec.URI, nil
+	}
+	fields := strings.Fields(line)
+	return fields[len(fields)-1], nil
+}
+
+func hasOTPAuthScheme(s string) bool {
+	return len(s) >= len("otpauth://") && strings.EqualFold(s[:len("otpauth://")], "otpauth://")
 }

@@ -24,10 +24,22 @@ type KeyURIContents struct {
 	Params  Params
 }
 
+// MinSecretSize is the shortest secret ParseKeyURI and ImportedEnrollment
+// accept: RFC 4226 §4 requires at least 128 bits (and recommends 160, what
+// totpadm itself generates).
+const MinSecretSize = 16
+
 // ParseKeyURI reads an otpauth://totp URI as written by totpadm, Authelia,
 // Google Authenticator exports and most other systems: label
 // "issuer:account" (or just "account"), secret, and optional issuer,
 // algorithm, digits and period parameters.
+//
+// The label is unescaped before it is split, so the separator may be a
+// literal ':' or "%3A" as the Key URI format allows. When the issuer
+// parameter is present and the label starts with it and a ':', that is the
+// split (so an issuer holding a ':' stays whole); otherwise the label splits
+// at its first ':'. A label issuer that differs from the issuer parameter is
+// refused: the label would then name a different account than intended.
 func ParseKeyURI(raw string) (KeyURIContents, error) {
 	u, err := url.Parse(strings.TrimSpace(raw))
 	if err != nil {
@@ -36,27 +48,36 @@ func ParseKeyURI(raw string) (KeyURIContents, error) {
 	if u.Scheme != "otpauth" || u.Host != "totp" {
 		return KeyURIContents{}, fmt.Errorf("%w: want otpauth://totp/…, got %s://%s", ErrInvalidURI, u.Scheme, u.Host)
 	}
-	label := strings.TrimPrefix(u.EscapedPath(), "/")
-	var c KeyURIContents
-	if issuer, account, found := strings.Cut(label, ":"); found {
-		c.Issuer, _ = url.PathUnescape(issuer)
-		c.Account, _ = url.PathUnescape(account)
-	} else if c.Account, err = url.PathUnescape(label); err != nil {
+	label, err := url.PathUnescape(strings.TrimPrefix(u.EscapedPath(), "/"))
+	if err != nil {
 		return KeyURIContents{}, fmt.Errorf("%w: bad label", ErrInvalidURI)
 	}
-	c.Account = strings.TrimSpace(c.Account)
 	q := u.Query()
-	if issuer := q.Get("issuer"); issuer != "" {
-		c.Issuer = issuer
+	var c KeyURIContents
+	param := q.Get("issuer")
+	if rest, ok := strings.CutPrefix(label, param+":"); ok && param != "" {
+		c.Issuer, c.Account = param, rest
+	} else if issuer, account, found := strings.Cut(label, ":"); found {
+		c.Issuer, c.Account = issuer, account
+	} else {
+		c.Account = label
 	}
+	c.Issuer = strings.TrimSpace(c.Issuer)
+	if param = strings.TrimSpace(param); param != "" {
+		if c.Issuer != "" && !strings.EqualFold(c.Issuer, param) {
+			return KeyURIContents{}, fmt.Errorf("%w: the label's issuer %q differs from the issuer parameter %q", ErrInvalidURI, c.Issuer, param)
+		}
+		c.Issuer = param
+	}
+	c.Account = strings.TrimSpace(c.Account)
 	if c.Account == "" {
 		return KeyURIContents{}, fmt.Errorf("%w: no account name in the label", ErrInvalidURI)
 	}
 	if c.Secret, err = DecodeSecret(q.Get("secret")); err != nil || len(c.Secret) == 0 {
 		return KeyURIContents{}, fmt.Errorf("%w: missing or invalid secret", ErrInvalidURI)
 	}
-	if len(c.Secret) < 10 {
-		return KeyURIContents{}, fmt.Errorf("%w: the secret has only %d bits; RFC 4226 requires at least 128", ErrInvalidURI, len(c.Secret)*8)
+	if err := checkSecretSize(c.Secret); err != nil {
+		return KeyURIContents{}, fmt.Errorf("%w: %w", ErrInvalidURI, err)
 	}
 	c.Params = DefaultParams
 	if a := q.Get("algorithm"); a != "" {
@@ -75,10 +96,21 @@ func ParseKeyURI(raw string) (KeyURIContents, error) {
 	return c, nil
 }
 
+// checkSecretSize refuses a secret shorter than MinSecretSize.
+func checkSecretSize(secret []byte) error {
+	if len(secret) < MinSecretSize {
+		return fmt.Errorf("the secret has only %d bits; RFC 4226 requires at least %d", len(secret)*8, MinSecretSize*8)
+	}
+	return nil
+}
+
 // ImportedEnrollment is an enrollment of a secret the user already has in
 // an authenticator app, moved here from another system.
 func (s *Service) ImportedEnrollment(user User, secret []byte, p Params) (*Enrollment, error) {
 	if err := p.Validate(); err != nil {
+		return nil, fmt.Errorf("import %s: %w", user, err)
+	}
+	if err := checkSecretSize(secret); err != nil {
 		return nil, fmt.Errorf("import %s: %w", user, err)
 	}
 	own := append([]byte(nil), secret...)
