@@ -21,7 +21,8 @@ func (r *runner) configCommand() *cli.Command {
 			Usage: "print every setting, its value and where it came from (flag, environment, file, default)",
 			Description: `Prints each global setting with its effective value and its source, in the
 precedence order flag > environment > configuration file > default. Database
-passwords and the key are never printed: TOTPADM_KEY shows only its key id.
+passwords and the key are never printed: TOTPADM_KEY shows only its key id,
+and a --db value that is not valid shows only why, as "(invalid; hidden: …)".
 
 Examples:
    totpadm config show
@@ -56,11 +57,7 @@ func (r *runner) configShow(c *cli.Context) error {
 			source = "default ($SUDO_USER, else the OS user)"
 		}
 		if name == flagDB && shown != "" {
-			if t, err := config.ParseTarget(shown); err == nil {
-				shown = t.String()
-			} else {
-				shown = config.Redact(shown, "")
-			}
+			shown = dbForDisplay(shown)
 		}
 		rw.write(record{{"setting", name}, {"value", shown}, {"source", source}})
 	}
@@ -102,4 +99,20 @@ func (r *runner) sourceOf(c *cli.Context, f cli.Flag) string {
 func envSet(name string) bool {
 	v, ok := lookupEnv(name)
 	return ok && strings.TrimSpace(v) != ""
+}
+
+// dbForDisplay is the --db value as config show prints it. A value that
+// parses is shown through Target.String(), password hidden. One that does
+// not parse is never shown, not even redacted: with no grammar to go by
+// (postgres:/…, a bad %-escape, pgsql://…, a quoted keyword value with a
+// blank in it), no redaction can know where a password starts and ends,
+// and a partial one leaks the rest. The admin gets ParseTarget's reason
+// instead, which never quotes a password and says how to write the value.
+func dbForDisplay(value string) string {
+	t, err := config.ParseTarget(value)
+	if err == nil {
+		return t.String()
+	}
+	reason := strings.TrimPrefix(err.Error(), config.ErrInvalidDSN.Error()+": ")
+	return "(invalid; hidden: " + config.Redact(reason, "") + ")"
 }

@@ -83,3 +83,106 @@ func writeFile(t *testing.T, dir, name, content string) string {
 	}
 	return path
 }
+
+// A --db value holding a password never reaches stdout or stderr: not
+// through config show (which used to print an unparseable value as given),
+// and not through the errors of status and doctor (which used to say
+// "open bob:pw@tcp(…)/app: no such file" of a go-sql-driver DSN taken for
+// a SQLite path). SPEC §2: database passwords are redacted from every
+// message.
+func TestConfigShowDBPasswordHidden(t *testing.T) {
+	for _, tc := range []struct {
+		name, db string
+		never    []string // pieces of the password
+		shown    string   // config show's value, "" = the "(invalid; hidden: …)" placeholder
+		code     int      // exit status of status and of doctor
+	}{
+		{name: "postgres a slash short", db: "postgres:/bob:S3cretPW@h/app", never: []string{"S3cretPW"}, code: 2},
+		{name: "bad percent-escape", db: "postgres://bob:S3cr%zzPW@h/app", never: []string{"S3cr", "zzPW"}, code: 2},
+		{name: "mysql no slashes", db: "mysql:bob:S3cretPW@tcp(h)/app", never: []string{"S3cretPW"}, code: 2},
+		{name: "unknown scheme", db: "pgsql://bob:S3cretPW@h/app", never: []string{"S3cretPW"}, code: 2},
+		{name: "quoted keyword value with a blank", db: "host=x password='S3cret PW'", never: []string{"S3cret", "cret PW"}, code: 2},
+		{name: "go-sql-driver tcp", db: "bob:S3cretPW@tcp(127.0.0.1:3306)/app", never: []string{"S3cretPW"}, code: 2},
+		{name: "go-sql-driver unix", db: "bob:S3cretPW@unix(/run/mysqld/mysqld.sock)/app", never: []string{"S3cretPW"}, code: 2},
+		{name: "schemeless user info", db: "bob:S3cretPW@db.internal/app", never: []string{"S3cretPW"}, code: 2},
+		{name: "password with a blank, schemeless", db: "bob:S3cret PW@tcp(h)/app", never: []string{"S3cret"}, code: 2},
+		{name: "sqlite: prefix", db: "sqlite:bob:S3cretPW@tcp(h)/app", never: []string{"S3cretPW"}, code: 2},
+		// Written as a path it is one (and missing): exit 5, name redacted.
+		{name: "DSN-shaped path", db: "./bob:S3cret PW@tcp(h)/app", never: []string{"S3cret"}, shown: "./bob:xxxxx@tcp(h)/app", code: 5},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			check := func(t *testing.T, what string, res testutil.Result, code int) {
+				t.Helper()
+				if res.Code != code {
+					t.Errorf("%s: exit %d, want %d; stderr %q", what, res.Code, code, res.Stderr)
+				}
+				for _, s := range tc.never {
+					if strings.Contains(res.Stdout+res.Stderr, s) {
+						t.Errorf("%s prints the password (%q): stdout %q, stderr %q", what, s, res.Stdout, res.Stderr)
+					}
+				}
+			}
+			// config show, in each output format.
+			for _, format := range []string{"table", "csv", "json"} {
+				res := testutil.Run(t, testutil.Options{}, "--db", tc.db, "-o", format, "config", "show")
+				check(t, "config show -o "+format, res, 0)
+				if format != "csv" {
+					continue
+				}
+				rows, err := csv.NewReader(strings.NewReader(res.Stdout)).ReadAll()
+				if err != nil {
+					t.Fatalf("csv %q: %v", res.Stdout, err)
+				}
+				for _, r := range rows {
+					if r[0] != "db" {
+						continue
+					}
+					if tc.shown != "" && r[1] != tc.shown {
+						t.Errorf("config show: db = %q, want %q", r[1], tc.shown)
+					}
+					if tc.shown == "" && !strings.HasPrefix(r[1], "(invalid; hidden: ") {
+						t.Errorf("config show: db = %q, want the (invalid; hidden: …) placeholder", r[1])
+					}
+				}
+			}
+			// The commands that open the database, and doctor's report.
+			res := testutil.Run(t, testutil.Options{}, "--db", tc.db, "status")
+			check(t, "status", res, tc.code)
+			if strings.Count(res.Stderr, "\n") != 1 || !strings.HasPrefix(res.Stderr, "totpadm: ") {
+				t.Errorf("status: stderr is not one \"totpadm: \" line: %q", res.Stderr)
+			}
+			if tc.code == 2 && !strings.Contains(res.Stderr, "invalid --db") {
+				t.Errorf("status: stderr %q does not say the --db value is invalid", res.Stderr)
+			}
+			check(t, "verify", testutil.Run(t, testutil.Options{}, "--db", tc.db, "verify", "alice", "123456"), tc.code)
+			// doctor reports the failed check and exits 5, as for any.
+			check(t, "doctor", testutil.Run(t, testutil.Options{}, "--db", tc.db, "doctor"), 5)
+			check(t, "doctor -o json", testutil.Run(t, testutil.Options{}, "--db", tc.db, "-o", "json", "doctor"), 5)
+		})
+	}
+}
+
+// A go-sql-driver DSN is refused with a usage error that says how to
+// write it, and the same value from TOTPADM_DB or a configuration file
+// is hidden as well.
+func TestConfigShowDBFromEnvAndFileHidden(t *testing.T) {
+	const dsn = "bob:S3cretPW@tcp(127.0.0.1:3306)/app"
+	res := testutil.Run(t, testutil.Options{}, "--db", dsn, "status")
+	if res.Code != 2 || !strings.Contains(res.Stderr, "mysql://user:") || !strings.Contains(res.Stderr, "@host:3306/dbname") {
+		t.Errorf("go-sql-driver DSN: exit %d, stderr %q; want exit 2 and the mysql:// form", res.Code, res.Stderr)
+	}
+
+	dir := t.TempDir()
+	file := writeFile(t, dir, "totpadm.toml", "db = \"host=x password='S3cret PW'\"\n")
+	res = testutil.Run(t, testutil.Options{}, "--config", file, "config", "show")
+	if res.Code != 0 || strings.Contains(res.Stdout+res.Stderr, "S3cret") || !strings.Contains(res.Stdout, "(invalid; hidden") {
+		t.Errorf("db from a file: exit %d, stdout %q, stderr %q", res.Code, res.Stdout, res.Stderr)
+	}
+	t.Setenv("TOTPADM_DB", dsn)
+	for _, args := range [][]string{{"config", "show"}, {"status"}, {"-o", "json", "doctor"}} {
+		res := testutil.Run(t, testutil.Options{}, args...)
+		if strings.Contains(res.Stdout+res.Stderr, "S3cretPW") {
+			t.Errorf("TOTPADM_DB, %v: the password is printed: stdout %q, stderr %q", args, res.Stdout, res.Stderr)
+		}
+	}
+}

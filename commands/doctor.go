@@ -50,6 +50,8 @@ func (d *doctorReport) add(res checkResult) {
 	if !res.ok {
 		d.failed = true
 	}
+	// Details quote database errors: every format gets them redacted.
+	res.detail = d.r.oneLine(res.detail)
 	if d.rw != nil {
 		d.rw.write(record{{"check", res.name}, {"ok", res.ok}, {"detail", res.detail}, {"fix", res.fix}})
 		return
@@ -61,7 +63,7 @@ func (d *doctorReport) add(res checkResult) {
 			line += " — fix: " + res.fix
 		}
 	}
-	fmt.Fprintln(d.r.streams.Out, mark+" "+terminalSafe(d.r.oneLine(line)))
+	fmt.Fprintln(d.r.streams.Out, mark+" "+d.r.oneLine(line))
 }
 
 func (d *doctorReport) finish() error {

@@ -47,6 +47,30 @@ func TestParseTarget(t *testing.T) {
 		{spec: "http://example.com/app.db", errHas: "http"},
 		{spec: "postgres:///app", errHas: "no host"},
 		{spec: "postgres://admin:pw%zz@db.internal/app", errHas: "not a valid PostgreSQL URL"},
+		// go-sql-driver DSNs and other user:password@host values without a
+		// scheme are connection strings, not SQLite file names.
+		{spec: "bob:pw@tcp(127.0.0.1:3306)/app", errHas: "mysql://user:password@host:3306/dbname"},
+		{spec: "bob:pw@unix(/run/mysqld/mysqld.sock)/app", errHas: "mysql://"},
+		{spec: "bob@tcp(db.internal)/app", errHas: "mysql://"},
+		{spec: "bob:pw@db.internal/app", errHas: "mysql://"},
+		{spec: "bob:p@ss:w/rd@db.internal/app", errHas: "mysql://"},
+		{spec: ":pw@db.internal/app", errHas: "mysql://"},
+		{spec: "  bob:pw@/app\n", errHas: "mysql://"},
+		{spec: "pgsql:bob:pw@db.internal/app", errHas: "mysql://"},
+		{spec: "sqlite:bob:pw@tcp(db.internal)/app", errHas: "mysql://"},
+		{spec: "bob:pw@db.internal/app?next=http://x", errHas: "mysql://"},
+		{spec: "pgsql://bob:pw@db.internal/app", errHas: `unsupported scheme "pgsql"`},
+		{spec: "my data:x/://y.db", errHas: "unsupported URL"},
+		// Written as a path, it is one: the way to name such a file.
+		{spec: "./bob:pw@tcp(h)/app.db", driver: "sqlite", path: "./bob:pw@tcp(h)/app.db"},
+		{spec: "/srv/12:30@backup.db", driver: "sqlite", path: "/srv/12:30@backup.db"},
+		{spec: "sqlite:./bob:pw@h.db", driver: "sqlite", path: "./bob:pw@h.db"},
+		{spec: `C:\data\app@v2.db`, driver: "sqlite", path: `C:\data\app@v2.db`},
+		{spec: "C:/data/app.db", driver: "sqlite", path: "C:/data/app.db"},
+		// A colon or an at sign alone does not make a DSN.
+		{spec: "backup-12:30.db", driver: "sqlite", path: "backup-12:30.db"},
+		{spec: "alice@example.com.db", driver: "sqlite", path: "alice@example.com.db"},
+		{spec: "data/bob@host:2.db", driver: "sqlite", path: "data/bob@host:2.db"},
 	} {
 		t.Run(tc.spec, func(t *testing.T) {
 			got, err := config.ParseTarget(tc.spec)
@@ -84,6 +108,19 @@ func TestParseTargetErrorsHidePasswords(t *testing.T) {
 		"postgres://admin:s3cretPW%zz@db.internal/app",
 		"redis://root:s3cretPW@localhost/app",
 		"redis://:s3cretPW@localhost:6379/0",
+		// The forms a security review found leaking (config show, and
+		// "open …: no such file" for the schemeless ones).
+		"postgres:/bob:s3cretPW@h/app",
+		"postgres://bob:s3cretPW%zz@h/app",
+		"mysql:bob:s3cretPW@tcp(h)/app",
+		"pgsql://bob:s3cretPW@h/app",
+		"host=x password='s3cretPW with blank'",
+		"bob:s3cretPW@tcp(127.0.0.1:3306)/app",
+		"bob:s3cretPW@unix(/run/mysqld/mysqld.sock)/app",
+		"bob:s3cretPW@db.internal/app",
+		"bob:s3cretPW@db.internal/app?next=http://x",
+		"b:o/b s3cretPW@h://x",
+		"sqlite:bob:s3cretPW@tcp(h)/app",
 	} {
 		_, err := config.ParseTarget(spec)
 		if err == nil {
@@ -139,12 +176,86 @@ func TestRedact(t *testing.T) {
 		{"path escaped", "open /data/p@ss%20w%2Frd: denied", "p@ss w/rd", "open /data/xxxxx: denied"},
 		{"empty secret changes nothing", "nothing to hide", "", "nothing to hide"},
 		{"absent secret changes nothing", "nothing to hide", "s3cret", "nothing to hide"},
+		// Passwords Redact finds without being told them.
+		{"password parameter", "dial postgres://u@h/app?password=s3cret&x=1", "", "dial postgres://u@h/app?password=xxxxx&x=1"},
+		{"quoted keyword value with a blank", "bad dsn host=x password='S3cret PW' dbname=app", "", "bad dsn host=x password=xxxxx dbname=app"},
+		{"double-quoted keyword value", `password="S3cret PW" host=x`, "", "password=xxxxx host=x"},
+		{"quoted value with escapes", `password='it\'s PW\\' host=x`, "", "password=xxxxx host=x"},
+		{"unterminated quote hides the rest", "host=x password='S3cret PW", "", "host=x password=xxxxx"},
+		{"blanks around =", "host=x password = S3cretPW", "", "host=x password = xxxxx"},
+		{"go-sql-driver DSN", "open bob:S3cretPW@tcp(127.0.0.1:3306)/app: no such file", "", "open bob:xxxxx@tcp(127.0.0.1:3306)/app: no such file"},
+		{"unix socket DSN", "open bob:S3cretPW@unix(/run/mysqld.sock)/app: denied", "", "open bob:xxxxx@unix(/run/mysqld.sock)/app: denied"},
+		{"schemeless user info", "open bob:S3cretPW@db.internal/app", "", "open bob:xxxxx@db.internal/app"},
+		{"quoted", `open "bob:S3cretPW@tcp(h)/app"`, "", `open "bob:xxxxx@tcp(h)/app"`},
+		{"URL user info", "dial postgres://bob:S3cretPW@h/app failed", "", "dial postgres://bob:xxxxx@h/app failed"},
+		{"unparseable URL", "postgres://bob:S3cret%zzPW@h/app", "", "postgres://bob:xxxxx@h/app"},
+		{"unknown scheme", "pgsql://bob:S3cretPW@h/app", "", "pgsql://bob:xxxxx@h/app"},
+		{"a slash short", "postgres:/bob:S3cretPW@h/app", "", "postgres:xxxxx@h/app"},
+		{"no slashes", "mysql:bob:S3cretPW@tcp(h)/app", "", "mysql:xxxxx@tcp(h)/app"},
+		{"password holding @ : /", "open bob:p@ss:w/rd@tcp(h)/app", "", "open bob:xxxxx@tcp(h)/app"},
+		{"password starting with /", "open bob:/S3cretPW@h/app", "", "open bob:xxxxx@h/app"},
+		{"password /", "open bob:/@h/app", "", "open bob:xxxxx@h/app"},
+		{"empty user", "open :S3cretPW@h/app", "", "open :xxxxx@h/app"},
+		{"already redacted stays so", "open postgres://bob:xxxxx@h/app", "", "open postgres://bob:xxxxx@h/app"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := config.Redact(tc.msg, tc.secret); got != tc.want {
 				t.Errorf("Redact(%q, %q) = %q, want %q", tc.msg, tc.secret, got, tc.want)
 			}
 		})
+	}
+}
+
+// Redact's password patterns leave ordinary messages alone: times, e-mail
+// addresses, URLs without a password, host:port, IPv6 addresses, ratios.
+func TestRedactKeepsOrdinaryMessages(t *testing.T) {
+	for _, msg := range []string{
+		"locked until 12:30:00",
+		"locked until 2026-11-29T12:30:00Z",
+		"user alice@example.com: not enrolled",
+		"alice@example.com: locked until 12:30",
+		"at 12:30:00 alice@example.com failed 5 times",
+		"login: alice@example.com",
+		"login:  alice@example.com",
+		"users: alice@example.com, bob@example.com",
+		"contact admin@example.com (12:30 UTC)",
+		"https://alice@example.com/path",
+		"open postgres://admin@db.internal:5432/app?sslmode=disable: connection refused",
+		"dial tcp 127.0.0.1:3306: connect: connection refused",
+		"dial tcp [::1]:5432: connect: connection refused",
+		"ssh root@[::1]:22",
+		"ratio 3:2 for bob@example.com",
+		"id:42: not found",
+		"mailto alice@example.com",
+		"the key opened 2 of 2 sampled secrets; all 2 secrets are under it",
+		"open /var/lib/totpadm/app.db: no such file",
+		"wrong password for alice",
+		"password: required",
+		"",
+	} {
+		t.Run(msg, func(t *testing.T) {
+			if got := config.Redact(msg, ""); got != msg {
+				t.Errorf("Redact(%q) = %q, want it unchanged", msg, got)
+			}
+		})
+	}
+}
+
+func TestRedactValue(t *testing.T) {
+	for _, tc := range []struct{ in, want string }{
+		{"bob:S3cretPW@tcp(h)/app", "bob:xxxxx@tcp(h)/app"},
+		{"./bob:S3cret PW@tcp(h)/app", "./bob:xxxxx@tcp(h)/app"},
+		{"bob:p@ss:w/rd@h/app", "bob:xxxxx@h/app"},
+		{"/srv/app.db", "/srv/app.db"},
+		{"backup-12:30.db", "backup-12:30.db"},
+		{"alice@example.com.db", "alice@example.com.db"},
+		{"data/bob@host:2.db", "data/bob@host:2.db"},
+		{"x:@y", "x:@y"},
+		{"", ""},
+	} {
+		if got := config.RedactValue(tc.in); got != tc.want {
+			t.Errorf("RedactValue(%q) = %q, want %q", tc.in, got, tc.want)
+		}
 	}
 }
 
@@ -197,6 +308,15 @@ func TestTargetStringAndPassword(t *testing.T) {
 	if sqlite.String() != "/srv/app.db" || sqlite.Password() != "" {
 		t.Errorf("sqlite target: String %q, Password %q", sqlite.String(), sqlite.Password())
 	}
+	// A path that is a DSN after all (written as a path on purpose, or
+	// typed with a blank ParseTarget cannot see past) shows no password.
+	odd, err := config.ParseTarget("./bob:S3cret PW@tcp(h)/app")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := odd.String(); s != "./bob:xxxxx@tcp(h)/app" {
+		t.Errorf("String() of a DSN-shaped path = %q", s)
+	}
 }
 
 // Open's errors name the database but never its password, whatever the
@@ -223,6 +343,17 @@ func TestOpenErrorsHidePassword(t *testing.T) {
 			if strings.Contains(err.Error(), leak) {
 				t.Errorf("Open(%q) error shows the password: %v", spec, err)
 			}
+		}
+	}
+	// A SQLite path shaped like a DSN: "open …: no such file" must not
+	// quote it whole (doctor -o json prints the error as it is).
+	for _, path := range []string{"./bob:s3cretPW@tcp(h)/app", "./bob:s3cret PW@tcp(h)/app"} {
+		_, err := config.Open(context.Background(), config.Target{Driver: "sqlite", Path: path}, config.OpenOptions{})
+		if err == nil || !errors.Is(err, config.ErrDatabase) {
+			t.Fatalf("Open(%q): %v", path, err)
+		}
+		if strings.Contains(err.Error(), "s3cret") || !strings.Contains(err.Error(), "no such file") {
+			t.Errorf("Open(%q) error: %v", path, err)
 		}
 	}
 }

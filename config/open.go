@@ -32,11 +32,13 @@ type OpenOptions struct {
 	Create bool
 }
 
-// Open connects to the target. Errors never contain the password.
+// Open connects to the target. Errors never contain the password: the
+// whole message is redacted, not only the driver's part, since callers
+// such as doctor -o json print it without further redaction.
 func Open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
 	db, err := open(ctx, t, opt)
 	if err != nil {
-		return nil, fmt.Errorf("%w: open %s: %s", ErrDatabase, t, Redact(err.Error(), t.Password()))
+		return nil, fmt.Errorf("%w: %s", ErrDatabase, Redact(fmt.Sprintf("open %s: %s", t, err), t.Password()))
 	}
 	return db, nil
 }
