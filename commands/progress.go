@@ -129,6 +129,7 @@ func (t *terminalWriter) Write(b []byte) (int, error) {
 // progressInterval old.
 func (p *progress) add() {
 	if !p.enabled {
+		p.done++ // still counted: callers catch up to a total through done
 		return
 	}
 	p.mu.Lock()
