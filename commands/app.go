@@ -110,7 +110,8 @@ func (r *runner) newApp() *cli.App {
 		Usage: "manage TOTP two-factor authentication in an application's user database",
 		Description: `totpadm enrolls users in TOTP 2FA (printing the QR code in the terminal), verifies
 codes, lists 2FA status, regenerates backup codes and disables 2FA for locked-out
-users, working directly on the application's database (SQLite or PostgreSQL).
+users, working directly on the application's database (SQLite, PostgreSQL or
+MySQL/MariaDB).
 
 With no --db and no configuration it uses ./totpadm.db, creating a demo database
 with users alice, bob and carol on first use:
@@ -163,11 +164,30 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 		// cli adds a `help` (alias `h`) subcommand to every command, which
 		// would swallow users named "help" or "h": `verify h 123456` must
 		// verify user h. --help and -h still show a command's help.
-		if len(cmd.Subcommands) == 0 {
-			cmd.HideHelpCommand = true
-		}
+		cmd.HideHelpCommand = true
+		refuseArguments(cmd, cmd.Name)
 	}
 	return app
+}
+
+// refuseArguments makes a command that declares no arguments (no
+// ArgsUsage) refuse them: `totpadm migrate --dry-run` typed as `totpadm
+// migrate dry-run` must not quietly migrate for real.
+func refuseArguments(cmd *cli.Command, name string) {
+	for _, sub := range cmd.Subcommands {
+		sub.OnUsageError = onUsageError
+		refuseArguments(sub, name+" "+sub.Name)
+	}
+	if cmd.ArgsUsage != "" || cmd.Action == nil || len(cmd.Subcommands) > 0 {
+		return
+	}
+	action := cmd.Action
+	cmd.Action = func(c *cli.Context) error {
+		if c.NArg() > 0 {
+			return usagef("%s: takes no arguments, got %q", name, c.Args().First())
+		}
+		return action(c)
+	}
 }
 
 func onUsageError(_ *cli.Context, err error, _ bool) error {
@@ -191,13 +211,16 @@ const (
 	flagSkew        = "skew"
 	flagBackupCount = "backup-codes-count"
 	flagBusyTimeout = "busy-timeout"
+	flagAlgorithm   = "algorithm"
+	flagDigits      = "digits"
+	flagPeriod      = "period"
 )
 
 func env(name string) []string { return []string{"TOTPADM_" + name} }
 
 func globalFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.StringFlag{Name: flagDB, EnvVars: env("DB"), Usage: "database: a SQLite path, sqlite:PATH, or postgres://user@host/db (default: ./totpadm.db, a demo database created on first use)"},
+		&cli.StringFlag{Name: flagDB, EnvVars: env("DB"), Usage: "database: a SQLite path, sqlite:PATH, postgres://user@host/db or mysql://user@host:3306/db (default: ./totpadm.db, a demo database created on first use)"},
 		&cli.StringFlag{Name: flagKeyFile, EnvVars: env("KEY_FILE"), Usage: "file holding the base64 encryption key (mode 0600); or set TOTPADM_KEY to the key itself"},
 		&cli.StringFlag{Name: flagIssuer, EnvVars: env("ISSUER"), Value: "totpadm", Usage: "issuer shown by authenticator apps above the account"},
 		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, EnvVars: env("OUTPUT"), Value: formatTable, Usage: "output format: table, json (one object per line) or csv"},
@@ -211,6 +234,9 @@ func globalFlags() []cli.Flag {
 		&cli.DurationFlag{Name: flagLockout, EnvVars: env("LOCKOUT_DURATION"), Value: 15 * time.Minute, Usage: "how long a lockout lasts"},
 		&cli.IntFlag{Name: flagSkew, EnvVars: env("SKEW"), Value: 1, Usage: "time steps accepted either side of now"},
 		&cli.IntFlag{Name: flagBackupCount, EnvVars: env("BACKUP_CODES_COUNT"), Value: 10, Usage: "backup codes per user"},
+		&cli.StringFlag{Name: flagAlgorithm, EnvVars: env("ALGORITHM"), Value: models.DefaultParams.Algorithm, Usage: "HMAC algorithm of new enrollments: SHA1, SHA256 or SHA512 (Google and Microsoft Authenticator ignore anything but SHA1)"},
+		&cli.IntFlag{Name: flagDigits, EnvVars: env("DIGITS"), Value: models.DefaultParams.Digits, Usage: "code length of new enrollments: 6, 7 or 8 (Google and Microsoft Authenticator ignore anything but 6)"},
+		&cli.IntFlag{Name: flagPeriod, EnvVars: env("PERIOD"), Value: models.DefaultParams.Period, Usage: "seconds per code of new enrollments (Google and Microsoft Authenticator ignore anything but 30)"},
 		&cli.DurationFlag{Name: flagBusyTimeout, EnvVars: env("BUSY_TIMEOUT"), Value: config.DefaultBusyTimeout, Usage: "SQLite: how long to wait for another writer"},
 	}
 }

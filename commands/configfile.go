@@ -6,10 +6,13 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/BurntSushi/toml"
 	"github.com/urfave/cli/v2"
 	"github.com/urfave/cli/v2/altsrc"
+	"gopkg.in/yaml.v3"
 )
 
 const flagConfig = "config"
@@ -79,10 +82,57 @@ func (r *runner) loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
 		if err != nil {
 			return fmt.Errorf("%w: config file %s: %s", ErrConfig, path, strings.Join(strings.Fields(err.Error()), " "))
 		}
+		if err := checkConfigKeys(path); err != nil {
+			return err
+		}
 		if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
 			return fmt.Errorf("%w: config file %s: %w", ErrConfig, path, err)
 		}
 		r.configFile = path
 		return nil
 	}
+}
+
+// checkConfigKeys refuses a configuration file with a setting totpadm does
+// not know. altsrc reads only the keys it is asked for, so a misspelt
+// "max-failure" would be ignored without a word and the default would
+// quietly apply: on a security setting that is the worst kind of typo.
+func checkConfigKeys(path string) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var settings map[string]any
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		err = yaml.Unmarshal(data, &settings)
+	default:
+		err = toml.Unmarshal(data, &settings)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: config file %s: %s", ErrConfig, path, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	known := map[string]bool{}
+	for _, f := range globalFlags() {
+		for _, name := range f.Names() {
+			known[name] = true
+		}
+	}
+	var unknown []string
+	for key, value := range settings {
+		if !known[key] {
+			unknown = append(unknown, fmt.Sprintf("%q", key))
+			continue
+		}
+		switch value.(type) {
+		case map[string]any, []any:
+			return fmt.Errorf("%w: config file %s: setting %q must be a single value, not a table or list", ErrConfig, path, key)
+		}
+	}
+	if len(unknown) == 0 {
+		return nil
+	}
+	slices.Sort(unknown)
+	return fmt.Errorf("%w: config file %s: unknown setting %s (the settings are the global flags' names; `totpadm config show` lists them)",
+		ErrConfig, path, strings.Join(unknown, ", "))
 }

@@ -29,6 +29,17 @@ Examples:
    TOTPADM_OUTPUT=json totpadm --config /etc/totpadm/config.toml config show`,
 			Action: r.configShow,
 		}},
+		// Reached only when no subcommand matched.
+		Action: func(c *cli.Context) error {
+			switch c.Args().First() {
+			case "":
+				cli.ShowSubcommandHelp(c)
+				return usagef("config: no subcommand given (want show)")
+			case "help", "h":
+				return cli.ShowSubcommandHelp(c)
+			}
+			return usagef("config: unknown subcommand %q (want show)", c.Args().First())
+		},
 	}
 }
 

@@ -30,11 +30,17 @@ On a terminal, totpadm asks for the code. Elsewhere, pass --no-confirm to save
 the enrollment as pending (the first successful 'totpadm verify' activates it),
 or confirm a pending enrollment later with --code.
 
+The code parameters are the global settings --algorithm, --digits and --period
+(also TOTPADM_* variables and configuration-file keys). Keep the defaults, SHA1,
+6 digits, 30 s: Google and Microsoft Authenticator ignore other values and show
+wrong codes.
+
 Examples:
    totpadm enroll alice
    totpadm enroll --no-confirm -o json bob carol
    totpadm enroll alice --code 123456      # confirm alice's pending enrollment
-   totpadm enroll --force alice            # replace a lost phone's enrollment`,
+   totpadm enroll --force alice            # replace a lost phone's enrollment
+   totpadm enroll --digits 8 --no-confirm carol`,
 		Flags: []cli.Flag{
 			&cli.BoolFlag{Name: "force", Usage: "replace an existing enrollment (its secret and backup codes stop working)"},
 			&cli.BoolFlag{Name: "skip-enrolled", Usage: "leave users who already have 2FA as they are and report them as skipped"},
@@ -42,9 +48,6 @@ Examples:
 			&cli.StringFlag{Name: "code", Usage: "confirm the user's pending enrollment with this `CODE` from the app"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "report what would change, change nothing"},
 			&cli.StringFlag{Name: "qr-png", Usage: "also write each user's QR code to `DIR`/LOGIN.png (mode 0600), for delivery by another channel"},
-			&cli.StringFlag{Name: "algorithm", Value: models.DefaultParams.Algorithm, Usage: "HMAC algorithm: SHA1, SHA256 or SHA512 (non-default values are ignored by Google and Microsoft Authenticator)"},
-			&cli.IntFlag{Name: "digits", Value: models.DefaultParams.Digits, Usage: "code length: 6, 7 or 8"},
-			&cli.IntFlag{Name: "period", Value: models.DefaultParams.Period, Usage: "seconds per code"},
 			fromFileFlag(),
 		},
 		Action: r.enroll,
@@ -75,14 +78,11 @@ func (r *runner) enroll(c *cli.Context) error {
 	if c.Bool("force") && c.Bool("skip-enrolled") {
 		return usagef("enroll: --force and --skip-enrolled exclude each other")
 	}
-	params := models.Params{Algorithm: strings.ToUpper(c.String("algorithm")), Digits: c.Int("digits"), Period: c.Int("period")}
-	if err := params.Validate(); err != nil {
-		return usageError{fmt.Errorf("enroll: %w", err)}
-	}
 	st, err := r.settings(c)
 	if err != nil {
 		return err
 	}
+	params := st.svc.Params
 	// A dry run asks nothing, so it needs neither a terminal nor a table.
 	if mode == enrollPrompt && !c.Bool("dry-run") {
 		switch {

@@ -102,11 +102,19 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 	if n := c.Int(flagBackupCount); n < 1 || n > 100 {
 		return settings{}, usagef("--%s must be 1 to 100", flagBackupCount)
 	}
+	params := models.Params{
+		Algorithm: strings.ToUpper(r.stringFlag(c, flagAlgorithm, models.DefaultParams.Algorithm)),
+		Digits:    c.Int(flagDigits),
+		Period:    c.Int(flagPeriod),
+	}
+	if err := params.Validate(); err != nil {
+		return settings{}, usageError{err}
+	}
 	cfg := models.Config{
 		Tables:          tables,
 		Users:           users,
 		Issuer:          r.stringFlag(c, flagIssuer, "totpadm"),
-		Params:          models.DefaultParams,
+		Params:          params,
 		Skew:            c.Int(flagSkew),
 		MaxFailures:     c.Int(flagMaxFailures),
 		LockoutDuration: c.Duration(flagLockout),

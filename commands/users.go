@@ -80,7 +80,13 @@ func (r *runner) readListFile(path, what string) ([]listLine, error) {
 	sc := bufio.NewScanner(in)
 	sc.Buffer(make([]byte, 64<<10), 64<<10)
 	for n := 1; sc.Scan(); n++ {
-		text := strings.TrimSpace(sc.Text())
+		line := sc.Text()
+		if n == 1 {
+			// Windows editors start a UTF-8 file with a byte-order mark;
+			// it is not part of the first login.
+			line = strings.TrimPrefix(line, "\ufeff")
+		}
+		text := strings.TrimSpace(line)
 		if text == "" || strings.HasPrefix(text, "#") {
 			continue
 		}

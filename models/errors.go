@@ -29,7 +29,7 @@ var (
 	ErrInvalidUserRef = errors.New("invalid user reference")
 
 	// ErrNoKey: a secret must be sealed or opened and no key is configured.
-	ErrNoKey = errors.New("no encryption key configured: create one with `totpadm keygen --out totpadm.key` and pass --key-file totpadm.key (or set TOTPADM_KEY)")
+	ErrNoKey = errors.New("no encryption key configured: pass --key-file with the key this database's secrets are sealed with, or set TOTPADM_KEY (a new installation makes one with `totpadm keygen --out totpadm.key`)")
 	// ErrWrongKey: the configured key cannot open a stored secret.
 	ErrWrongKey = errors.New("the configured key cannot decrypt this secret (wrong TOTPADM_KEY or key file?)")
 	// ErrCorruptCredential: a stored credential holds values totpadm never
