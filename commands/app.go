@@ -96,11 +96,37 @@ func (r *runner) oneLine(msg string) string {
 	for _, s := range r.secrets {
 		msg = config.Redact(msg, s)
 	}
+	msg = joinAttempts(msg)
 	msg = strings.ReplaceAll(msg, "\r", " ")
 	// Escape what is left: a user reference crafted with terminal escape
 	// sequences must not reach a support engineer's terminal through an
 	// error message.
 	return terminalSafe(strings.ReplaceAll(msg, "\n", " "))
+}
+
+// joinAttempts turns a driver's multi-line error — pgx lists each
+// connection attempt on a line of its own starting with a tab, and with
+// sslmode=prefer the same failure twice — into one clause per distinct
+// attempt.
+func joinAttempts(msg string) string {
+	parts := strings.Split(msg, "\n\t")
+	if len(parts) == 1 {
+		return msg
+	}
+	out := parts[0]
+	seen := map[string]bool{}
+	for i, p := range parts[1:] {
+		if seen[p] {
+			continue
+		}
+		seen[p] = true
+		if i == 0 && strings.HasSuffix(out, ":") {
+			out += " " + p
+		} else {
+			out += "; " + p
+		}
+	}
+	return out
 }
 
 func (r *runner) newApp() *cli.App {

@@ -49,6 +49,7 @@ func (r *runner) configShow(c *cli.Context) error {
 		return err
 	}
 	rw := newRecordWriter(format, r.streams.Out, []string{"setting", "value", "source"})
+	demo := c.String(flagDB) == ""
 	for _, f := range c.App.Flags {
 		name := f.Names()[0]
 		if name == "help" || name == "generate-bash-completion" {
@@ -66,6 +67,15 @@ func (r *runner) configShow(c *cli.Context) error {
 		case name == flagActor && shown == "":
 			shown = r.defaultActor()
 			source = "default ($SUDO_USER, else the OS user)"
+		// Without --db the demo database is used, and with it come the
+		// key file beside it and its users table's email column: show
+		// what a command would really use.
+		case demo && name == flagDB:
+			shown, source = "./"+config.DemoDBPath, "default (demo database, created on first use)"
+		case demo && name == flagKeyFile && shown == "" && r.streams.Getenv("TOTPADM_KEY") == "":
+			shown, source = "./"+config.DemoKeyFile, "default (demo key file)"
+		case demo && name == flagEmailColumn && shown == "":
+			shown, source = "email", "default (demo users table)"
 		}
 		if name == flagDB && shown != "" {
 			shown = dbForDisplay(shown)

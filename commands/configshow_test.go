@@ -186,3 +186,28 @@ func TestConfigShowDBFromEnvAndFileHidden(t *testing.T) {
 		}
 	}
 }
+
+// Without --db, config show says what a command would really use: the demo
+// database, the key file beside it and its users table's email column.
+func TestConfigShowDemoDefaults(t *testing.T) {
+	res := testutil.Run(t, testutil.Options{}, "-o", "csv", "config", "show")
+	if res.Code != 0 {
+		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
+	}
+	rows, err := csv.NewReader(strings.NewReader(res.Stdout)).ReadAll()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, r := range rows[1:] {
+		got[r[0]] = r[1]
+	}
+	for k, want := range map[string]string{"db": "./totpadm.db", "key-file": "./totpadm.key", "user-email-column": "email"} {
+		if got[k] != want {
+			t.Errorf("%s = %q, want %q", k, got[k], want)
+		}
+	}
+	if _, err := os.Stat("totpadm.db"); err == nil {
+		t.Errorf("config show created the demo database")
+	}
+}

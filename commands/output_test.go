@@ -67,3 +67,18 @@ func TestTerminalSafeCleanDoesNotAllocate(t *testing.T) {
 		t.Errorf("terminalSafe of a clean string allocates %v times, want 0", n)
 	}
 }
+
+func TestJoinAttempts(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"plain error", "plain error"},
+		{"failed to connect to `user=u database=d`:\n\th:1 (h): dial error: refused\n\th:1 (h): dial error: refused",
+			"failed to connect to `user=u database=d`: h:1 (h): dial error: refused"},
+		{"failed to connect:\n\ta: refused\n\tb: timeout", "failed to connect: a: refused; b: timeout"},
+		{"login\twith a tab", "login\twith a tab"},
+	}
+	for _, c := range cases {
+		if got := joinAttempts(c.in); got != c.want {
+			t.Errorf("joinAttempts(%q) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}
