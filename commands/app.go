@@ -87,6 +87,7 @@ type runner struct {
 	streams    Streams
 	args       []string // the command line as given
 	configFile string   // the configuration file applied, if any
+	configErr  error    // an unusable configuration file, kept for doctor to report
 	secrets    []string // scrubbed from every message
 }
 

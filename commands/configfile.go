@@ -48,49 +48,59 @@ func fileBackedFlags(flags []cli.Flag) []cli.Flag {
 }
 
 // loadConfigFile applies the configuration file, if any, to the flags,
-// and remembers which file it was for doctor.
+// and remembers which file it was for doctor. An unusable file stops every
+// command but doctor, whose job is to report it.
 func (r *runner) loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
 	return func(c *cli.Context) error {
-		path, explicit := c.String(flagConfig), c.IsSet(flagConfig)
-		if !explicit {
-			for _, candidate := range defaultConfigFiles {
-				if _, err := os.Stat(candidate); err == nil {
-					path = candidate
-					break
-				}
-			}
-		}
-		if path == "" {
+		err := r.applyConfigFile(c, flags)
+		if err != nil && c.Args().First() == "doctor" {
+			r.configErr = err
 			return nil
 		}
-		if _, err := os.Stat(path); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return fmt.Errorf("%w: config file %s does not exist", ErrConfig, path)
+		return err
+	}
+}
+
+func (r *runner) applyConfigFile(c *cli.Context, flags []cli.Flag) error {
+	path, explicit := c.String(flagConfig), c.IsSet(flagConfig)
+	if !explicit {
+		for _, candidate := range defaultConfigFiles {
+			if _, err := os.Stat(candidate); err == nil {
+				path = candidate
+				break
 			}
-			return fmt.Errorf("%w: %w", ErrConfig, err)
 		}
-		var (
-			src altsrc.InputSourceContext
-			err error
-		)
-		switch strings.ToLower(filepath.Ext(path)) {
-		case ".yaml", ".yml":
-			src, err = altsrc.NewYamlSourceFromFile(path)
-		default:
-			src, err = altsrc.NewTomlSourceFromFile(path)
-		}
-		if err != nil {
-			return fmt.Errorf("%w: config file %s: %s", ErrConfig, path, strings.Join(strings.Fields(err.Error()), " "))
-		}
-		if err := checkConfigKeys(path); err != nil {
-			return err
-		}
-		if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
-			return fmt.Errorf("%w: config file %s: %w", ErrConfig, path, err)
-		}
-		r.configFile = path
+	}
+	if path == "" {
 		return nil
 	}
+	if _, err := os.Stat(path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("%w: config file %s does not exist", ErrConfig, path)
+		}
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+	var (
+		src altsrc.InputSourceContext
+		err error
+	)
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		src, err = altsrc.NewYamlSourceFromFile(path)
+	default:
+		src, err = altsrc.NewTomlSourceFromFile(path)
+	}
+	if err != nil {
+		return fmt.Errorf("%w: config file %s: %s", ErrConfig, path, strings.Join(strings.Fields(err.Error()), " "))
+	}
+	if err := checkConfigKeys(path); err != nil {
+		return err
+	}
+	if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
+		return fmt.Errorf("%w: config file %s: %w", ErrConfig, path, err)
+	}
+	r.configFile = path
+	return nil
 }
 
 // checkConfigKeys refuses a configuration file with a setting totpadm does

@@ -66,6 +66,14 @@ func (d *doctorReport) add(res checkResult) {
 	fmt.Fprintln(d.r.streams.Out, mark+" "+d.r.oneLine(line))
 }
 
+// notChecked reports checks that could not run because an earlier one
+// failed, so the report still has one line per check.
+func (d *doctorReport) notChecked(reason string, names ...string) {
+	for _, name := range names {
+		d.add(checkResult{name: name, detail: "not checked: " + reason})
+	}
+}
+
 func (d *doctorReport) finish() error {
 	if d.rw != nil {
 		if err := d.rw.flush(); err != nil {
@@ -80,13 +88,20 @@ func (d *doctorReport) finish() error {
 
 func (r *runner) doctor(c *cli.Context) error {
 	report := &doctorReport{r: r}
+	afterConfig := []string{"database", "users table", "schema", "key", "secrets", "clock"}
+	if format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable)); err == nil && format != formatTable {
+		report.rw = newRecordWriter(format, r.streams.Out, []string{"check", "ok", "detail", "fix"})
+	}
+	if r.configErr != nil {
+		report.add(checkResult{name: "config", detail: r.configErr.Error(), fix: "fix the configuration file, or point --config at another"})
+		report.notChecked("the configuration is invalid", afterConfig...)
+		return report.finish()
+	}
 	st, err := r.settings(c)
 	if err != nil {
 		report.add(checkResult{name: "config", detail: err.Error(), fix: "see totpadm --help"})
+		report.notChecked("the configuration is invalid", afterConfig...)
 		return report.finish()
-	}
-	if st.format != formatTable {
-		report.rw = newRecordWriter(st.format, r.streams.Out, []string{"check", "ok", "detail", "fix"})
 	}
 	source := "no configuration file; flags, environment and defaults"
 	if r.configFile != "" {
@@ -94,22 +109,30 @@ func (r *runner) doctor(c *cli.Context) error {
 	}
 	report.add(checkResult{name: "config", ok: true, detail: source})
 
+	// Without a database the key can still be checked; the rest cannot.
+	noDatabase := func(keyFile string) error {
+		report.notChecked("no database", "users table", "schema")
+		r.doctorKey(c, report, st, nil, keyFile, false)
+		report.notChecked("no database", "secrets", "clock")
+		return report.finish()
+	}
 	db, keyFile, err := r.connect(c, st.tables, &st.svc.Users)
 	if err != nil {
 		report.add(checkResult{name: "database", detail: err.Error(), fix: "check --db, that the server runs, and the credentials"})
-		return report.finish()
+		return noDatabase(c.String(flagKeyFile))
 	}
 	defer config.Close(db)
 	version, err := models.DatabaseVersion(c.Context, db)
 	if err != nil {
 		report.add(checkResult{name: "database", detail: err.Error(), fix: "check --db and the server"})
-		return report.finish()
+		return noDatabase(keyFile)
 	}
 	report.add(checkResult{name: "database", ok: true, detail: version})
 
 	svc, err := models.NewService(st.svc)
 	if err != nil {
 		report.add(checkResult{name: "config", detail: err.Error()})
+		report.notChecked("the configuration is invalid", "users table", "schema", "key", "secrets", "clock")
 		return report.finish()
 	}
 	u := st.svc.Users
@@ -145,9 +168,15 @@ func (r *runner) doctorKey(c *cli.Context, report *doctorReport, st settings, db
 	switch {
 	case err != nil:
 		report.add(checkResult{name: "key", detail: err.Error(), fix: "fix the key file or TOTPADM_KEY"})
+		if db != nil {
+			report.notChecked("no usable key", "secrets")
+		}
 		return
 	case key == nil:
-		report.add(checkResult{name: "key", detail: "no key configured", fix: "`totpadm keygen --out FILE`, then --key-file FILE (or set TOTPADM_KEY)"})
+		report.add(checkResult{name: "key", detail: "no key configured", fix: "pass --key-file with the key the secrets are sealed with (a new installation: `totpadm keygen --out FILE`), or set TOTPADM_KEY"})
+		if db != nil {
+			report.notChecked("no key", "secrets")
+		}
 		return
 	}
 	where := "TOTPADM_KEY"
@@ -155,7 +184,11 @@ func (r *runner) doctorKey(c *cli.Context, report *doctorReport, st settings, db
 		where = keyFile + " (mode 0600)"
 	}
 	report.add(checkResult{name: "key", ok: true, detail: fmt.Sprintf("key %s from %s", key.ID(), where)})
+	if db == nil {
+		return // the caller reports secrets as not checked
+	}
 	if !schemaOK {
+		report.notChecked("totpadm's tables are missing or unreadable", "secrets")
 		return
 	}
 	cfg := st.svc

@@ -91,10 +91,48 @@ func TestDoctor(t *testing.T) {
 	})
 }
 
-func TestDoctorUnreachableDatabase(t *testing.T) {
-	res := testutil.Run(t, testutil.Options{}, "--db", "postgres://admin:s3cret@127.0.0.1:1/app", "doctor")
-	if res.Code != 5 || !strings.Contains(res.Stdout, "✗ database:") || strings.Contains(res.Stdout+res.Stderr, "s3cret") {
-		t.Fatalf("exit %d\n%s%s", res.Code, res.Stdout, res.Stderr)
+// Every check gets its line, also when an earlier one makes it impossible:
+// an unreachable database still lets doctor check the key; a broken
+// configuration file is reported by doctor, not in place of it.
+func TestDoctorOneLinePerCheckWhenEarlyChecksFail(t *testing.T) {
+	db := testutil.NewSQLite(t)
+	bad := writeFile(t, db.Dir, "bad.toml", "max-failure = 3\n")
+	all := []string{"config", "database", "users table", "schema", "key", "secrets", "clock"}
+	cases := []struct {
+		name   string
+		args   []string
+		failed map[string]string // check → detail substring; the others pass
+	}{
+		{"unreachable database", []string{"--db", "postgres://admin:s3cret@127.0.0.1:1/app", "--key-file", db.KeyFile},
+			map[string]string{"database": "connection refused", "users table": "not checked: no database", "schema": "not checked",
+				"secrets": "not checked", "clock": "not checked"}},
+		{"bad configuration file", []string{"--config", bad},
+			map[string]string{"config": `unknown setting "max-failure"`, "database": "not checked: the configuration is invalid",
+				"users table": "not checked", "schema": "not checked", "key": "not checked", "secrets": "not checked", "clock": "not checked"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			res := testutil.Run(t, testutil.Options{}, append(c.args, "-o", "json", "doctor")...)
+			if res.Code != 5 || res.Stderr != "" || strings.Contains(res.Stdout, "s3cret") {
+				t.Fatalf("exit %d, stdout %q, stderr %q", res.Code, res.Stdout, res.Stderr)
+			}
+			checks := doctorJSON(t, res)
+			if len(checks) != len(all) {
+				t.Errorf("%d checks reported, want %d: %q", len(checks), len(all), res.Stdout)
+			}
+			for _, name := range all {
+				got, want := checks[name], c.failed[name]
+				switch {
+				case want == "" && !got.OK:
+					t.Errorf("%s failed: %+v", name, got)
+				case want != "" && (got.OK || !strings.Contains(got.Detail, want)):
+					t.Errorf("%s = %+v, want a failure mentioning %q", name, got, want)
+				}
+			}
+		})
+	}
+	if _, err := os.Stat("totpadm.db"); err == nil {
+		t.Errorf("doctor created the demo database")
 	}
 }
 
