@@ -44,6 +44,12 @@ func TestParseTarget(t *testing.T) {
 		{spec: "redis://root@localhost/app", errHas: "redis"},
 		{spec: "mysql://", errHas: "host"},
 		{spec: "mysql://root@db.internal", errHas: "database"},
+		{spec: "mysql://root@db.internal/app?tls=true&timeout=10s&charset=utf8mb4", driver: "mysql", url: "mysql://root@db.internal/app?tls=true&timeout=10s&charset=utf8mb4"},
+		// A server could read any local file, or a conditional update's
+		// row count would stop meaning "matched".
+		{spec: "mysql://root:pw@db.internal/app?allowAllFiles=true", errHas: `"allowAllFiles" is not supported`},
+		{spec: "mysql://root@db.internal/app?clientFoundRows=false", errHas: `"clientFoundRows" is not supported`},
+		{spec: "mysql://root@db.internal/app?parseTime=false", errHas: `"parseTime" is not supported`},
 		{spec: "http://example.com/app.db", errHas: "http"},
 		{spec: "postgres:///app", errHas: "no host"},
 		{spec: "postgres://admin:pw%zz@db.internal/app", errHas: "not a valid PostgreSQL URL"},

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 )
 
@@ -54,6 +55,9 @@ func ParseTarget(spec string) (Target, error) {
 		}
 		if u.Host == "" || strings.Trim(u.Path, "/") == "" {
 			return Target{}, fmt.Errorf("%w: MySQL URL %s needs a host and a database: mysql://user@host:3306/dbname", ErrInvalidDSN, RedactURL(spec))
+		}
+		if err := checkMySQLParams(u.Query()); err != nil {
+			return Target{}, err
 		}
 		return Target{Driver: "mysql", URL: spec}, nil
 	case hasServerScheme(lower):
@@ -247,3 +251,19 @@ var passwordParam = regexp.MustCompile(`(?i)(password\s*=\s*)('(?:[^'\\]|\\.)*'?
 // "ACME:alice@example.com" or "id:7@x" become "ACME:xxxxx@example.com"
 // and "id:xxxxx@x". Hiding a password matters more.
 var userinfoPassword = regexp.MustCompile(`([^\s:/@]*):(?:/?[^\s/]\S*|/)@`)
+
+// mysqlParams are the MySQL URL parameters handed to the driver. The rest
+// are refused: some would break what totpadm relies on (parseTime, loc,
+// clientFoundRows — a conditional update's row count must mean "matched"
+// on every database), and some widen what the server may do to the client
+// (allowAllFiles lets it read any local file through LOAD DATA LOCAL).
+var mysqlParams = []string{"tls", "timeout", "readTimeout", "writeTimeout", "charset", "collation", "allowCleartextPasswords", "allowNativePasswords"}
+
+func checkMySQLParams(q url.Values) error {
+	for key := range q {
+		if !slices.Contains(mysqlParams, key) {
+			return fmt.Errorf("%w: MySQL URL parameter %q is not supported (supported: %s)", ErrInvalidDSN, key, strings.Join(mysqlParams, ", "))
+		}
+	}
+	return nil
+}

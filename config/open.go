@@ -155,6 +155,9 @@ func mysqlDSN(raw string) (string, error) {
 	cfg.ClientFoundRows = true
 	cfg.Timeout = 5 * time.Second
 	cfg.Params = map[string]string{"time_zone": "'+00:00'"}
+	if err := checkMySQLParams(u.Query()); err != nil {
+		return "", err
+	}
 	for k, v := range u.Query() {
 		if len(v) > 0 {
 			cfg.Params[k] = v[0]
