@@ -102,6 +102,12 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 	if n := c.Int(flagBackupCount); n < 1 || n > 100 {
 		return settings{}, usagef("--%s must be 1 to 100", flagBackupCount)
 	}
+	issuer := r.stringFlag(c, flagIssuer, "totpadm")
+	if strings.TrimSpace(issuer) == "" {
+		// Apps show the issuer to tell accounts apart, and without one a
+		// label like "id:42" would read back as issuer "id".
+		return settings{}, usagef("--%s must not be empty: authenticator apps show it above the account", flagIssuer)
+	}
 	params := models.Params{
 		Algorithm: strings.ToUpper(r.stringFlag(c, flagAlgorithm, models.DefaultParams.Algorithm)),
 		Digits:    c.Int(flagDigits),
@@ -113,7 +119,7 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 	cfg := models.Config{
 		Tables:          tables,
 		Users:           users,
-		Issuer:          r.stringFlag(c, flagIssuer, "totpadm"),
+		Issuer:          issuer,
 		Params:          params,
 		Skew:            c.Int(flagSkew),
 		MaxFailures:     c.Int(flagMaxFailures),
