@@ -138,6 +138,21 @@ func (p *progress) add() {
 	p.drawLocked()
 }
 
+// advanceTo counts users done up to n, for work that reports totals rather
+// than single users.
+func (p *progress) advanceTo(n int) {
+	if !p.enabled {
+		p.done = max(p.done, n)
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if n > p.done {
+		p.done = n
+		p.drawLocked()
+	}
+}
+
 // hold keeps the bar from being drawn while one result is printed on
 // stdout when that is the bar's terminal, and erases it first if erase:
 // for output that reaches the terminal other than through a

@@ -60,9 +60,7 @@ func (r *runner) rotateKey(c *cli.Context) error {
 		if bar == nil {
 			bar = r.newProgress(total, "rotate-key")
 		}
-		for bar.done < done {
-			bar.add()
-		}
+		bar.advanceTo(done)
 	})
 	if bar != nil {
 		bar.finish()
