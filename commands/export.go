@@ -172,11 +172,13 @@ func (r *runner) importURIs(c *cli.Context) error {
 	}
 	defer sess.close()
 
+	// An account name is a login, never a reference: a login spelt
+	// "id:2" must not import its secret onto the user whose id is 2, and
+	// ids differ between the database exported from and this one.
 	refs := make([]models.UserRef, len(lines))
 	for i, l := range lines {
 		if l.err == nil {
-			refs[i], l.err = models.ParseUserRef(l.uri.Account)
-			lines[i].err = l.err
+			refs[i] = models.UserRef{Value: l.uri.Account}
 		}
 	}
 	res, err := r.resolve(c, sess, refs)
@@ -262,7 +264,10 @@ func (r *runner) importDryRun(c *cli.Context, sess *session, line int, ref model
 // file whose later lines are unreadable. Lines are numbered for messages
 // and never echoed.
 func (r *runner) readImportFile(path string) ([]importLine, error) {
-	list, err := r.readListFile(path, "import")
+	// A line holding a URI is never a comment: a login may begin with #.
+	list, err := r.readListFile(path, "import", func(text string) bool {
+		return strings.HasPrefix(text, "#") && !strings.Contains(strings.ToLower(text), "otpauth://")
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -329,7 +334,7 @@ func importURIField(line string, csvColumn int) (string, error) {
 			return "", fmt.Errorf("%w: the row has no uri", models.ErrInvalidURI)
 		}
 		return fields[csvColumn], nil
-	case strings.HasPrefix(line, "{"):
+	case strings.HasPrefix(line, "{") && strings.HasSuffix(line, "}"): // a table line ends with its URI
 		var rec struct {
 			URI string `json:"uri"`
 		}

@@ -333,7 +333,7 @@ func TestImportDuplicateLines(t *testing.T) {
 		"otpauth://totp/Old:alice?secret=" + first + "&issuer=Old",
 		"otpauth://totp/Old:carol?secret=" + second,
 		"otpauth://totp/Other%3Aalice?secret=" + second,
-		"otpauth://totp/Old:id:1?secret=" + second + "&issuer=Old",
+		"otpauth://totp/alice?secret=" + second,
 	}, "\n")
 	file := filepath.Join(db.Dir, "dup.txt")
 	if err := os.WriteFile(file, []byte(content), 0o600); err != nil {
@@ -406,7 +406,7 @@ func TestImportLineFormats(t *testing.T) {
 		{"invalid", "line 2", "import line 2: invalid otpauth URI: the secret has only 80 bits; RFC 4226 requires at least 128"},
 		{"invalid", "line 3", "import line 3: invalid otpauth URI: the line holds no otpauth:// URI; want one URI a line, or the output of totpadm export as it is (table, -o json or -o csv)"},
 		{"invalid", "line 4", `import line 4: invalid otpauth URI: the JSON object has no "uri"`},
-		{"invalid", "line 5", "import line 5: invalid otpauth URI: not a JSON object"},
+		{"invalid", "line 5", "import line 5: invalid otpauth URI: the line holds no otpauth:// URI; want one URI a line, or the output of totpadm export as it is (table, -o json or -o csv)"},
 	}
 	if len(recs) != len(want) {
 		t.Fatalf("%d results, want %d: %+v", len(recs), len(want), recs)
@@ -417,4 +417,57 @@ func TestImportLineFormats(t *testing.T) {
 		}
 	}
 	verifiesAfterImport(t, db, map[string]string{"carol": secret})
+}
+
+// Logins that look like something else — "id:2" (a user reference), "#ops"
+// (a comment), "{x}" (a JSON object) — import as the users they name, in
+// every export format and in any line order: "id:2" never lands on the
+// user whose id is 2, even when its line comes first.
+func TestImportHostileLogins(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, src *testutil.DB) {
+		hostile := []string{"id:2", "#ops", "{x}"}
+		for _, login := range hostile { // ids 4, 5, 6 here
+			src.Exec(t, "INSERT INTO users (username) VALUES (?)", login)
+		}
+		secrets := map[string]string{"bob": testutil.Enroll(t, src, "bob").Secret}
+		for i, login := range hostile {
+			secrets[login] = testutil.Enroll(t, src, fmt.Sprintf("id:%d", 4+i)).Secret
+		}
+		for _, format := range []string{"table", "json", "csv"} {
+			t.Run(format, func(t *testing.T) {
+				r := testutil.Run(t, testutil.Options{}, src.Args("-o", format, "export", "--yes", "--all")...)
+				if r.Code != 0 {
+					t.Fatalf("export: exit %d: %s", r.Code, r.Stderr)
+				}
+				// Newest first, so "id:2" comes before bob.
+				lines := strings.Split(strings.TrimSpace(r.Stdout), "\n")
+				body := lines
+				if format == "csv" {
+					body = lines[1:]
+				}
+				for i, j := 0, len(body)-1; i < j; i, j = i+1, j-1 {
+					body[i], body[j] = body[j], body[i]
+				}
+				dst := freshLike(t, src)
+				ids := map[string]string{"bob": "2"}
+				for i := len(hostile) - 1; i >= 0; i-- { // other ids there
+					dst.Exec(t, "INSERT INTO users (username) VALUES (?)", hostile[i])
+				}
+				for i, login := range hostile {
+					ids[login] = fmt.Sprint(6 - i)
+				}
+				r = testutil.Run(t, testutil.Options{Stdin: strings.Join(lines, "\n") + "\n"}, dst.Args("import", "-")...)
+				if r.Code != 0 || strings.Count(r.Stdout, ": imported") != 4 {
+					t.Fatalf("import: exit %d\nstdout %q\nstderr %q", r.Code, r.Stdout, r.Stderr)
+				}
+				later := time.Now().Add(30 * time.Second)
+				at := testutil.Options{Now: func() time.Time { return later }}
+				for login, secret := range secrets {
+					if r := testutil.Run(t, at, dst.Args("verify", "id:"+ids[login], testutil.Code(t, secret, later))...); r.Code != 0 {
+						t.Errorf("%s (id %s): its own secret does not verify after import: exit %d %s", login, ids[login], r.Code, r.Stderr)
+					}
+				}
+			})
+		}
+	})
 }

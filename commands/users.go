@@ -46,7 +46,7 @@ func (r *runner) userRefs(c *cli.Context, args []string) ([]models.UserRef, erro
 }
 
 func (r *runner) readUserFile(path string) ([]string, error) {
-	lines, err := r.readListFile(path, "--"+flagFromFile)
+	lines, err := r.readListFile(path, "--"+flagFromFile, isHashComment)
 	if err != nil {
 		return nil, err
 	}
@@ -64,9 +64,9 @@ type listLine struct {
 }
 
 // readListFile reads a file of one item a line (- is stdin), trimmed, with
-// blank lines and # comments left out: the format of --from-file and of
-// import. what names the input in messages.
-func (r *runner) readListFile(path, what string) ([]listLine, error) {
+// blank lines and the lines isComment picks left out: the format of
+// --from-file and of import. what names the input in messages.
+func (r *runner) readListFile(path, what string, isComment func(string) bool) ([]listLine, error) {
 	var in io.Reader = r.streams.In
 	if path != "-" {
 		f, err := os.Open(path)
@@ -87,7 +87,7 @@ func (r *runner) readListFile(path, what string) ([]listLine, error) {
 			line = strings.TrimPrefix(line, "\ufeff")
 		}
 		text := strings.TrimSpace(line)
-		if text == "" || strings.HasPrefix(text, "#") {
+		if text == "" || isComment(text) {
 			continue
 		}
 		lines = append(lines, listLine{n: n, text: text})
@@ -166,3 +166,7 @@ func statusOf(err error) string {
 	}
 	return "error"
 }
+
+// isHashComment: a line of a user list whose first character is # is a
+// comment.
+func isHashComment(text string) bool { return strings.HasPrefix(text, "#") }
