@@ -45,8 +45,10 @@ const maxKeyFileSize = 4096
 // readKeyFile reads a key file the way ssh reads a private key: refused
 // when group or others can access it. The checks and the read go through
 // one open descriptor, so the file checked is the file read (a path
-// swapped in between cannot slip a readable copy past the check), and only
-// a regular file qualifies (a FIFO or device would block or never end).
+// swapped in between cannot slip a readable copy past the check). A
+// regular file or a pipe qualifies — `--key-file <(vault read …)` keeps the
+// key off the disk; the open does not wait for a writer, and a pipe nobody
+// writes to reads as empty — but not a device or a directory.
 func readKeyFile(path string) ([]byte, error) {
 	f, err := os.OpenFile(path, os.O_RDONLY|openNonBlocking, 0)
 	if err != nil {
@@ -60,8 +62,8 @@ func readKeyFile(path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrKey, err)
 	}
-	if !info.Mode().IsRegular() {
-		return nil, fmt.Errorf("%w: key file %s is not a regular file", ErrKey, path)
+	if !info.Mode().IsRegular() && info.Mode().Type() != fs.ModeNamedPipe {
+		return nil, fmt.Errorf("%w: key file %s is not a regular file or a pipe", ErrKey, path)
 	}
 	if perm := info.Mode().Perm(); perm&0o077 != 0 {
 		return nil, fmt.Errorf("%w: key file %s is accessible by group or others (mode %04o): run `chmod 600 %s`", ErrKey, path, perm, path)

@@ -3,6 +3,7 @@ package config_test
 import (
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +14,10 @@ import (
 	"github.com/totpadm/totpadm/models"
 )
 
-// A key file must be a small regular file only its owner can read; what
-// is checked is what is read (one descriptor), and nothing that is not a
-// regular file is read at all (a FIFO would block the command forever).
+// A key file must be a small regular file or pipe only its owner can read;
+// what is checked is what is read (one descriptor); a device or directory
+// is not read at all, and a pipe nobody writes to does not hang the
+// command.
 func TestLoadKeyRefusesWhatIsNotAKeyFile(t *testing.T) {
 	key, err := models.GenerateKey(rand.Reader)
 	if err != nil {
@@ -45,8 +47,9 @@ func TestLoadKeyRefusesWhatIsNotAKeyFile(t *testing.T) {
 	for _, c := range []struct {
 		name, path, want string
 	}{
-		{"fifo", fifo, "not a regular file"},
-		{"directory", subdir, "not a regular file"},
+		{"fifo without a writer", fifo, "decodes to 0 bytes"},
+		{"directory", subdir, "not a regular file or a pipe"},
+		{"device", os.DevNull, "not a regular file or a pipe"},
 		{"oversized", big, "larger than"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -59,5 +62,19 @@ func TestLoadKeyRefusesWhatIsNotAKeyFile(t *testing.T) {
 	// A symlink to a private key file is fine: the file behind it is checked.
 	if k, err := config.LoadKey(link, ""); k == nil || err != nil {
 		t.Fatalf("LoadKey through a symlink: %v, %v", k, err)
+	}
+	// A pipe with the key in it, as --key-file <(vault read …) gives.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		w.WriteString(key + "\n")
+		w.Close()
+	}()
+	defer r.Close()
+	piped := fmt.Sprintf("/dev/fd/%d", r.Fd())
+	if k, err := config.LoadKey(piped, ""); k == nil || err != nil {
+		t.Fatalf("LoadKey from a pipe: %v, %v", k, err)
 	}
 }
