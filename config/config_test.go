@@ -50,6 +50,11 @@ func TestParseTarget(t *testing.T) {
 		{spec: "mysql://root:pw@db.internal/app?allowAllFiles=true", errHas: `"allowAllFiles" is not supported`},
 		{spec: "mysql://root@db.internal/app?clientFoundRows=false", errHas: `"clientFoundRows" is not supported`},
 		{spec: "mysql://root@db.internal/app?parseTime=false", errHas: `"parseTime" is not supported`},
+		// A password with a raw / would be read as host, port and path.
+		{spec: "postgres://app:7/kQ9xZ@db.internal/app", errHas: "percent-encoded"},
+		{spec: "mysql://app:7/kQ9xZ@db.internal/app", errHas: "percent-encoded"},
+		{spec: "postgres://app@db.internal/app#x@y", errHas: "percent-encoded"},
+		{spec: "postgres://app:7%2FkQ9xZ@db.internal/app", driver: "postgres", url: "postgres://app:7%2FkQ9xZ@db.internal/app"},
 		{spec: "http://example.com/app.db", errHas: "http"},
 		{spec: "postgres:///app", errHas: "no host"},
 		{spec: "postgres://admin:pw%zz@db.internal/app", errHas: "not a valid PostgreSQL URL"},
@@ -127,6 +132,9 @@ func TestParseTargetErrorsHidePasswords(t *testing.T) {
 		"bob:s3cretPW@db.internal/app?next=http://x",
 		"b:o/b s3cretPW@h://x",
 		"sqlite:bob:s3cretPW@tcp(h)/app",
+		// A raw / in the password: host "app", port 7, path "/s3cretPW@…".
+		"postgres://app:7/s3cretPW@db.internal/app",
+		"mysql://app:7/s3cretPW@db.internal/app",
 	} {
 		_, err := config.ParseTarget(spec)
 		if err == nil {

@@ -44,6 +44,9 @@ func ParseTarget(spec string) (Target, error) {
 			// url.Parse errors quote the input, password included.
 			return Target{}, fmt.Errorf("%w: not a valid PostgreSQL URL", ErrInvalidDSN)
 		}
+		if err := checkUserinfoEncoded(u); err != nil {
+			return Target{}, err
+		}
 		if u.Host == "" && u.Query().Get("host") == "" {
 			return Target{}, fmt.Errorf("%w: PostgreSQL URL %s has no host", ErrInvalidDSN, RedactURL(spec))
 		}
@@ -52,6 +55,9 @@ func ParseTarget(spec string) (Target, error) {
 		u, err := url.Parse(spec)
 		if err != nil {
 			return Target{}, fmt.Errorf("%w: not a valid MySQL URL", ErrInvalidDSN)
+		}
+		if err := checkUserinfoEncoded(u); err != nil {
+			return Target{}, err
 		}
 		if u.Host == "" || strings.Trim(u.Path, "/") == "" {
 			return Target{}, fmt.Errorf("%w: MySQL URL %s needs a host and a database: mysql://user@host:3306/dbname", ErrInvalidDSN, RedactURL(spec))
@@ -264,6 +270,18 @@ func checkMySQLParams(q url.Values) error {
 		if !slices.Contains(mysqlParams, key) {
 			return fmt.Errorf("%w: MySQL URL parameter %q is not supported (supported: %s)", ErrInvalidDSN, key, strings.Join(mysqlParams, ", "))
 		}
+	}
+	return nil
+}
+
+// checkUserinfoEncoded refuses a server URL with an @ after its host. That
+// is a password holding an unencoded / ? or #: postgres://app:7/kQ9@db/app
+// parses as host "app", port 7 and path "/kQ9@db/app", so the password is
+// neither found nor redacted, and would be shown as part of a database
+// name. The error never quotes the URL.
+func checkUserinfoEncoded(u *url.URL) error {
+	if strings.Contains(u.Path, "@") || strings.Contains(u.RawQuery, "@") || strings.Contains(u.Fragment, "@") {
+		return fmt.Errorf("%w: the URL has an @ after its host: a user name or password holding / ? # or @ must be percent-encoded (%%2F %%3F %%23 %%40)", ErrInvalidDSN)
 	}
 	return nil
 }
