@@ -48,8 +48,9 @@ func TestParseTarget(t *testing.T) {
 		// A server could read any local file, or a conditional update's
 		// row count would stop meaning "matched".
 		{spec: "mysql://root:pw@db.internal/app?allowAllFiles=true", errHas: `"allowAllFiles" is not supported`},
-		{spec: "mysql://root@db.internal/app?clientFoundRows=false", errHas: `"clientFoundRows" is not supported`},
-		{spec: "mysql://root@db.internal/app?parseTime=false", errHas: `"parseTime" is not supported`},
+		{spec: "mysql://root@db.internal/app?clientFoundRows=false", errHas: "clientFoundRows must be true"},
+		{spec: "mysql://root@db.internal/app?parseTime=false", errHas: "parseTime must be true"},
+		{spec: "mysql://root@db.internal/app?parseTime=true&loc=UTC", driver: "mysql", url: "mysql://root@db.internal/app?parseTime=true&loc=UTC"},
 		// A password with a raw / would be read as host, port and path.
 		{spec: "postgres://app:7/kQ9xZ@db.internal/app", errHas: "percent-encoded"},
 		{spec: "mysql://app:7/kQ9xZ@db.internal/app", errHas: "percent-encoded"},

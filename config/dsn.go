@@ -265,8 +265,18 @@ var userinfoPassword = regexp.MustCompile(`([^\s:/@]*):(?:/?[^\s/]\S*|/)@`)
 // (allowAllFiles lets it read any local file through LOAD DATA LOCAL).
 var mysqlParams = []string{"tls", "timeout", "readTimeout", "writeTimeout", "charset", "collation", "allowCleartextPasswords", "allowNativePasswords"}
 
+// mysqlFixedParams are settings totpadm makes itself; a URL copied from an
+// application's configuration may repeat them, with these values only.
+var mysqlFixedParams = map[string]string{"parseTime": "true", "loc": "UTC", "clientFoundRows": "true"}
+
 func checkMySQLParams(q url.Values) error {
-	for key := range q {
+	for key, values := range q {
+		if fixed, ok := mysqlFixedParams[key]; ok {
+			if len(values) != 1 || !strings.EqualFold(values[0], fixed) {
+				return fmt.Errorf("%w: MySQL URL parameter %s must be %s if given: totpadm relies on it", ErrInvalidDSN, key, fixed)
+			}
+			continue
+		}
 		if !slices.Contains(mysqlParams, key) {
 			return fmt.Errorf("%w: MySQL URL parameter %q is not supported (supported: %s)", ErrInvalidDSN, key, strings.Join(mysqlParams, ", "))
 		}

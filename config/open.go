@@ -159,6 +159,9 @@ func mysqlDSN(raw string) (string, error) {
 		return "", err
 	}
 	for k, v := range u.Query() {
+		if _, fixed := mysqlFixedParams[k]; fixed {
+			continue // set above
+		}
 		if len(v) > 0 {
 			cfg.Params[k] = v[0]
 		}
