@@ -38,6 +38,7 @@ type progress struct {
 	mu       sync.Mutex // the fields below, and every write to the terminal
 	done     int
 	visible  bool      // drawn and not erased since
+	drawn    int       // the count the bar on screen shows
 	lastDraw time.Time // for throttling redraws
 	midLine  bool      // the last line printed on the terminal is unfinished
 	held     int       // a result is being printed: no drawing
@@ -180,8 +181,8 @@ func (p *progress) release() {
 }
 
 // drawLocked draws the bar unless it was drawn less than
-// progressInterval ago (then, if it is not on screen, the timer will), or
-// a line is being printed on the terminal.
+// progressInterval ago (then the timer will, so that the last count of a
+// burst is shown too), or a line is being printed on the terminal.
 func (p *progress) drawLocked() {
 	if p.finished {
 		return
@@ -201,13 +202,16 @@ func (p *progress) drawLocked() {
 		return
 	}
 	p.bar.Set(p.done)
-	p.visible, p.lastDraw = true, now
+	p.visible, p.lastDraw, p.drawn = true, now, p.done
 }
 
-// scheduleLocked sets the timer to draw an erased bar again at the next
-// interval.
+// current: the bar is on screen and shows the count.
+func (p *progress) currentLocked() bool { return p.visible && p.drawn == p.done }
+
+// scheduleLocked sets the timer to draw the bar at the next interval, when
+// it is erased or behind the count.
 func (p *progress) scheduleLocked(now time.Time) {
-	if p.visible || p.finished || p.timer != nil || !p.gate.open {
+	if p.currentLocked() || p.finished || p.timer != nil || !p.gate.open {
 		return
 	}
 	wait := max(0, min(progressInterval, progressInterval-now.Sub(p.lastDraw)))
@@ -218,7 +222,7 @@ func (p *progress) tick() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.timer = nil
-	if !p.visible {
+	if !p.currentLocked() {
 		p.drawLocked()
 	}
 }
