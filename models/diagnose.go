@@ -36,11 +36,11 @@ type Diagnosis struct {
 // It is a support tool, never a login check: it tries 41 time steps and
 // counts no failure, so on an end-user path it would be a guessing oracle.
 func (s *Service) Diagnose(ctx context.Context, db *gorm.DB, user User, code string) (Diagnosis, error) {
-	d, err := s.diagnose(ctx, db, user, code)
+	sess, err := s.session(ctx, db)
 	if err != nil {
 		return Diagnosis{}, err
 	}
-	sess, err := s.session(ctx, db)
+	d, err := s.diagnose(sess, user, code)
 	if err != nil {
 		return Diagnosis{}, err
 	}
@@ -66,7 +66,7 @@ func (d Diagnosis) outcome() string {
 	}
 }
 
-func (s *Service) diagnose(ctx context.Context, db *gorm.DB, user User, code string) (Diagnosis, error) {
+func (s *Service) diagnose(sess session, user User, code string) (Diagnosis, error) {
 	kind, code, err := classifyCode(code)
 	if err != nil {
 		return Diagnosis{}, err
@@ -75,10 +75,6 @@ func (s *Service) diagnose(ctx context.Context, db *gorm.DB, user User, code str
 		return Diagnosis{}, fmt.Errorf("%w: --diagnose checks codes from the app, not backup codes", ErrMalformedCode)
 	}
 	if _, err := s.requireKey(); err != nil {
-		return Diagnosis{}, err
-	}
-	sess, err := s.session(ctx, db)
-	if err != nil {
 		return Diagnosis{}, err
 	}
 	var creds []Credential
