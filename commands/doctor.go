@@ -113,7 +113,7 @@ func (r *runner) doctor(c *cli.Context) error {
 	noDatabase := func(keyFile string) error {
 		report.notChecked("no database", "users table", "schema")
 		r.doctorKey(c, report, st, nil, keyFile, false)
-		report.notChecked("no database", "secrets", "clock")
+		report.notChecked("no database", "clock")
 		return report.finish()
 	}
 	db, keyFile, err := r.connect(c, st.tables, &st.svc.Users)
@@ -162,21 +162,24 @@ func (r *runner) doctor(c *cli.Context) error {
 	return report.finish()
 }
 
-// doctorKey checks the key file and that the key opens stored secrets.
+// doctorKey checks the key file and that the key opens stored secrets (db
+// is nil when the database did not answer), reporting both checks.
 func (r *runner) doctorKey(c *cli.Context, report *doctorReport, st settings, db *gorm.DB, keyFile string, schemaOK bool) {
+	secretsNotChecked := func(reason string) {
+		if db == nil {
+			reason = "no database"
+		}
+		report.notChecked(reason, "secrets")
+	}
 	key, err := config.LoadKey(keyFile, r.streams.Getenv("TOTPADM_KEY"))
 	switch {
 	case err != nil:
 		report.add(checkResult{name: "key", detail: err.Error(), fix: "fix the key file or TOTPADM_KEY"})
-		if db != nil {
-			report.notChecked("no usable key", "secrets")
-		}
+		secretsNotChecked("no usable key")
 		return
 	case key == nil:
 		report.add(checkResult{name: "key", detail: "no key configured", fix: "pass --key-file with the key the secrets are sealed with (a new installation: `totpadm keygen --out FILE`), or set TOTPADM_KEY"})
-		if db != nil {
-			report.notChecked("no key", "secrets")
-		}
+		secretsNotChecked("no key")
 		return
 	}
 	where := "TOTPADM_KEY"
@@ -184,11 +187,8 @@ func (r *runner) doctorKey(c *cli.Context, report *doctorReport, st settings, db
 		where = keyFile + " (mode 0600)"
 	}
 	report.add(checkResult{name: "key", ok: true, detail: fmt.Sprintf("key %s from %s", key.ID(), where)})
-	if db == nil {
-		return // the caller reports secrets as not checked
-	}
-	if !schemaOK {
-		report.notChecked("totpadm's tables are missing or unreadable", "secrets")
+	if db == nil || !schemaOK {
+		secretsNotChecked("totpadm's tables are missing or unreadable")
 		return
 	}
 	cfg := st.svc
