@@ -130,7 +130,6 @@ func (t *terminalWriter) Write(b []byte) (int, error) {
 // progressInterval old.
 func (p *progress) add() {
 	if !p.enabled {
-		p.done++ // still counted: callers catch up to a total through done
 		return
 	}
 	p.mu.Lock()
@@ -143,7 +142,6 @@ func (p *progress) add() {
 // than single users.
 func (p *progress) advanceTo(n int) {
 	if !p.enabled {
-		p.done = max(p.done, n)
 		return
 	}
 	p.mu.Lock()
