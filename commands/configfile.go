@@ -80,20 +80,20 @@ func (r *runner) applyConfigFile(c *cli.Context, flags []cli.Flag) error {
 		}
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
+	yamlFile := isYAMLConfig(path)
 	var (
 		src altsrc.InputSourceContext
 		err error
 	)
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".yaml", ".yml":
+	if yamlFile {
 		src, err = altsrc.NewYamlSourceFromFile(path)
-	default:
+	} else {
 		src, err = altsrc.NewTomlSourceFromFile(path)
 	}
 	if err != nil {
 		return fmt.Errorf("%w: config file %s: %s", ErrConfig, path, strings.Join(strings.Fields(err.Error()), " "))
 	}
-	if err := checkConfigKeys(path); err != nil {
+	if err := checkConfigKeys(path, yamlFile); err != nil {
 		return err
 	}
 	if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
@@ -107,16 +107,15 @@ func (r *runner) applyConfigFile(c *cli.Context, flags []cli.Flag) error {
 // not know. altsrc reads only the keys it is asked for, so a misspelt
 // "max-failure" would be ignored without a word and the default would
 // quietly apply: on a security setting that is the worst kind of typo.
-func checkConfigKeys(path string) error {
+func checkConfigKeys(path string, yamlFile bool) error {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("%w: %w", ErrConfig, err)
 	}
 	var settings map[string]any
-	switch strings.ToLower(filepath.Ext(path)) {
-	case ".yaml", ".yml":
+	if yamlFile {
 		err = yaml.Unmarshal(data, &settings)
-	default:
+	} else {
 		err = toml.Unmarshal(data, &settings)
 	}
 	if err != nil {
@@ -145,4 +144,14 @@ func checkConfigKeys(path string) error {
 	slices.Sort(unknown)
 	return fmt.Errorf("%w: config file %s: unknown setting %s (the settings are the global flags' names; `totpadm config show` lists them)",
 		ErrConfig, path, strings.Join(unknown, ", "))
+}
+
+// isYAMLConfig: a configuration file is YAML by its .yaml or .yml ending,
+// else TOML.
+func isYAMLConfig(path string) bool {
+	switch strings.ToLower(filepath.Ext(path)) {
+	case ".yaml", ".yml":
+		return true
+	}
+	return false
 }
