@@ -49,7 +49,7 @@ func (r *runner) configShow(c *cli.Context) error {
 		return err
 	}
 	rw := newRecordWriter(format, r.streams.Out, []string{"setting", "value", "source"})
-	demo := c.String(flagDB) == ""
+	demo := usesDemoDatabase(c)
 	for _, f := range c.App.Flags {
 		name := f.Names()[0]
 		if name == "help" || name == "generate-bash-completion" {

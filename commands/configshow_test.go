@@ -210,4 +210,14 @@ func TestConfigShowDemoDefaults(t *testing.T) {
 	if _, err := os.Stat("totpadm.db"); err == nil {
 		t.Errorf("config show created the demo database")
 	}
+	// An empty TOTPADM_DB is a --db the commands refuse ("empty"), not the
+	// demo database: config show says what they do.
+	t.Setenv("TOTPADM_DB", "")
+	res = testutil.Run(t, testutil.Options{}, "-o", "csv", "config", "show")
+	if strings.Contains(res.Stdout, "./totpadm.db") {
+		t.Errorf("with TOTPADM_DB empty, config show claims the demo database:\n%s", res.Stdout)
+	}
+	if res = testutil.Run(t, testutil.Options{}, "status"); res.Code != 2 || !strings.Contains(res.Stderr, "empty") {
+		t.Errorf("status with TOTPADM_DB empty: exit %d, %q", res.Code, res.Stderr)
+	}
 }

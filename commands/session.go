@@ -178,7 +178,7 @@ func (r *runner) open(c *cli.Context, key keyUse) (*session, error) {
 func (r *runner) connect(c *cli.Context, tables models.Tables, users *models.UsersTable) (*gorm.DB, string, error) {
 	keyFile := c.String(flagKeyFile)
 	var target config.Target
-	if c.IsSet(flagDB) {
+	if !usesDemoDatabase(c) {
 		t, err := config.ParseTarget(c.String(flagDB))
 		if err != nil {
 			return nil, "", usageError{err}
@@ -210,6 +210,10 @@ func (r *runner) connect(c *cli.Context, tables models.Tables, users *models.Use
 	}
 	return db, keyFile, nil
 }
+
+// usesDemoDatabase: no --db was given (flag, environment or file), so the
+// embedded demo database is used.
+func usesDemoDatabase(c *cli.Context) bool { return !c.IsSet(flagDB) }
 
 func demoUserList() string {
 	s := ""
