@@ -222,3 +222,37 @@ func TestRaceRegenerationAgainstBackupCode(t *testing.T) {
 		}
 	})
 }
+
+// Verifications racing repeated re-enrollments (a bulk `enroll --force`,
+// a "new phone" ticket) while the password holder keeps submitting: every
+// verify process is accepted or rejected, and none ever reports the user
+// as not enrolled, who is enrolled before and after every change.
+func TestRaceVerifyAgainstForceEnrollNeverNotEnrolled(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		e := testutil.Enroll(t, db, "alice")
+		code := testutil.Code(t, e.Secret, time.Now())
+		const n = 12
+		for round := 0; round < 3; round++ {
+			results := raceProcesses(t, db, n, holdWriteLock(t, db, n), func(i int) []string {
+				if i%3 == 0 {
+					return []string{"enroll", "--force", "--no-confirm", "alice"}
+				}
+				return []string{"--max-failures", "1000", "verify", "alice", code}
+			})
+			for i, r := range results {
+				if i%3 == 0 {
+					if r.code != 0 {
+						t.Fatalf("round %d: enroll --force: exit %d: %s", round, r.code, r.stderr)
+					}
+					continue
+				}
+				if r.code == 3 || strings.Contains(r.stderr, "not enrolled") {
+					t.Fatalf("round %d: verify %d said alice is not enrolled while she was re-enrolled: exit %d: %s", round, i, r.code, r.stderr)
+				}
+				if r.code != 0 && r.code != 1 {
+					t.Fatalf("round %d: verify %d: exit %d: %s", round, i, r.code, r.stderr)
+				}
+			}
+		}
+	})
+}

@@ -271,47 +271,75 @@ func (s *Service) existingStates(tx *gorm.DB, d dialect, ids []string) (map[stri
 	return states, nil
 }
 
-// writeEnrollments replaces and inserts the rows of ps inside tx, a few
-// multi-row statements for the whole batch.
+// writeEnrollments saves the rows of ps inside tx, a few multi-row
+// statements for the whole batch. A replaced credential is rewritten in
+// place, never deleted and inserted again: a verification queued on its
+// row lock must find the user enrolled after the change as before. On
+// PostgreSQL a deleted row simply vanishes from a waiting SELECT … FOR
+// UPDATE, and the re-inserted one is not in its snapshot, so a
+// delete-then-insert answered "not enrolled" — which a login path could
+// take for "no 2FA".
 func (s *Service) writeEnrollments(tx *gorm.DB, ps []*preparedEnrollment) error {
-	var (
-		replace []string
-		creds   = make([]Credential, 0, len(ps))
-		codes   = make([]BackupCode, 0, len(ps)*s.cfg.BackupCodeCount)
-		audits  = make([]AuditEntry, 0, len(ps))
-	)
-	for _, p := range ps {
-		if p.replaces {
-			replace = append(replace, p.user.ID)
-		}
-		creds = append(creds, p.cred)
-		codes = append(codes, p.codes...)
-		outcome := p.cred.State
-		if p.replaces {
-			outcome += " (replaced)"
-		}
-		audits = append(audits, s.auditEntry(p.action, p.user, outcome, ""))
-	}
-	if len(replace) > 0 {
-		if err := s.deleteEnrollments(tx, replace); err != nil {
-			return err
-		}
-	}
 	d, err := dialectOf(tx)
 	if err != nil {
 		return err
 	}
-	credRows := make([][]any, len(creds))
-	for i := range creds {
-		credRows[i] = creds[i].values()
+	var (
+		replaced []string
+		inserts  = make([][]any, 0, len(ps))
+		codes    = make([]BackupCode, 0, len(ps)*s.cfg.BackupCodeCount)
+		audits   = make([]AuditEntry, 0, len(ps))
+	)
+	for _, p := range ps {
+		outcome := p.cred.State
+		if p.replaces {
+			replaced = append(replaced, p.user.ID)
+			outcome += " (replaced)"
+		} else {
+			inserts = append(inserts, p.cred.values())
+		}
+		codes = append(codes, p.codes...)
+		audits = append(audits, s.auditEntry(p.action, p.user, outcome, ""))
 	}
-	if err := insertRows(tx, d, s.cfg.Tables.Credentials, credentialColumns, credRows); err != nil {
+	if len(replaced) > 0 {
+		if err := tx.Table(s.cfg.Tables.BackupCodes).Where("user_id IN ?", replaced).Delete(&BackupCode{}).Error; err != nil {
+			return fmt.Errorf("delete replaced backup codes: %w", err)
+		}
+		for _, p := range ps {
+			if p.replaces {
+				if err := s.rewriteCredential(tx, d, &p.cred); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := insertRows(tx, d, s.cfg.Tables.Credentials, credentialColumns, inserts); err != nil {
 		return fmt.Errorf("save credentials: %w", err)
 	}
 	if err := s.insertBackupCodes(tx, d, codes); err != nil {
 		return err
 	}
 	return s.writeAudit(tx, audits)
+}
+
+// rewriteCredential overwrites every column of c's existing row.
+func (s *Service) rewriteCredential(tx *gorm.DB, d dialect, c *Credential) error {
+	set := make([]string, 0, len(credentialColumns)-1)
+	for _, col := range credentialColumns[1:] { // all but user_id, the key
+		set = append(set, d.quote(col)+" = ?")
+	}
+	values := c.values()
+	args := append(values[1:len(values):len(values)], c.UserID)
+	q := "UPDATE " + d.quote(s.cfg.Tables.Credentials) + " SET " + strings.Join(set, ", ") + " WHERE user_id = ?"
+	res := tx.Exec(q, args...)
+	if res.Error != nil {
+		return fmt.Errorf("replace credential: %w", res.Error)
+	}
+	if res.RowsAffected != 1 {
+		// The row was locked by this transaction; it cannot have gone.
+		return fmt.Errorf("replace credential: %d rows changed, want 1", res.RowsAffected)
+	}
+	return nil
 }
 
 func (s *Service) insertBackupCodes(tx *gorm.DB, d dialect, codes []BackupCode) error {
