@@ -7,7 +7,9 @@ import "errors"
 var (
 	// ErrUserNotFound: no row in the application's users table matches.
 	ErrUserNotFound = errors.New("user not found")
-	// ErrNotEnrolled: the user exists but has no 2FA credential.
+	// ErrNotEnrolled: the user has no 2FA credential at the time of the
+	// call. From Verify it is a refusal like any other: a login path learns
+	// that a user has no 2FA from SecondFactor, not from this error.
 	ErrNotEnrolled = errors.New("not enrolled in 2FA")
 	// ErrAlreadyEnrolled: enroll without Force on a user who has a credential.
 	ErrAlreadyEnrolled = errors.New("already enrolled")

@@ -41,6 +41,52 @@ func (e *LockedError) Error() string {
 
 func (e *LockedError) Is(target error) bool { return target == ErrLocked || target == ErrCodeRejected }
 
+// Requirement is what a login needs once the password is right. Its zero
+// value is SecondFactorRequired, so code that drops the error still asks
+// for a code: the safe default of a security check.
+type Requirement int
+
+const (
+	// SecondFactorRequired: ask for a code and let the user in only when
+	// Verify accepts it.
+	SecondFactorRequired Requirement = iota
+	// NoSecondFactor: the user has no 2FA credential; the password is
+	// enough.
+	NoSecondFactor
+)
+
+func (r Requirement) String() string {
+	if r == NoSecondFactor {
+		return "no second factor"
+	}
+	return "second factor required"
+}
+
+// SecondFactor tells a login path, after the password check, whether to
+// ask for a code. A user with a credential in any state needs one: a
+// pending enrollment is confirmed by the first code. On any error the
+// answer is SecondFactorRequired together with the error, and the caller
+// must not let the user in.
+//
+// This is the only place a login path learns that a user has no 2FA.
+// Verify's ErrNotEnrolled is no such knowledge: it can also mean 2FA was
+// disabled between the two steps, and a caller that opened a session on
+// it would fail open. Deny on every Verify error.
+func (s *Service) SecondFactor(ctx context.Context, db *gorm.DB, user User) (Requirement, error) {
+	sess, err := s.session(ctx, db)
+	if err != nil {
+		return SecondFactorRequired, err
+	}
+	var n int64
+	if err := sess.db.Table(s.cfg.Tables.Credentials).Where("user_id = ?", user.ID).Count(&n).Error; err != nil {
+		return SecondFactorRequired, fmt.Errorf("second factor of %s: read credential: %w", user, err)
+	}
+	if n == 0 {
+		return NoSecondFactor, nil
+	}
+	return SecondFactorRequired, nil
+}
+
 // Verify checks a TOTP code or a backup code for user. On success the time
 // step or backup code is consumed so that it is never accepted again; on a
 // wrong code the failure counter rises and may lock the user out. Every
@@ -53,10 +99,12 @@ func (e *LockedError) Is(target error) bool { return target == ErrLocked || targ
 // only a savepoint that the caller's rollback-on-error undoes, so failed
 // guesses would never add up to a lockout.
 //
-// Errors: ErrMalformedCode, ErrNotEnrolled, ErrCodeRejected (also
-// ErrReplayed, ErrLocked, ErrPending, all of which match ErrCodeRejected
-// under errors.Is), ErrNoKey, ErrWrongKey, ErrCorruptCredential,
-// ErrInTransaction, or a database error.
+// Only a nil error lets the user in. Errors: ErrMalformedCode,
+// ErrNotEnrolled, ErrCodeRejected (also ErrReplayed, ErrLocked,
+// ErrPending, all of which match ErrCodeRejected under errors.Is),
+// ErrNoKey, ErrWrongKey, ErrCorruptCredential, ErrInTransaction, or a
+// database error. A login path decides whether a user has 2FA with
+// SecondFactor before asking for the code, never from ErrNotEnrolled here.
 func (s *Service) Verify(ctx context.Context, db *gorm.DB, user User, code string) (VerifyResult, error) {
 	res, err := s.verify(ctx, db, user, code, false)
 	if err != nil {
