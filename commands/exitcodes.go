@@ -11,7 +11,7 @@ import (
 const (
 	ExitOK          = 0 // success
 	ExitRejected    = 1 // code wrong, replayed or locked out
-	ExitUsage       = 2 // usage or invalid input
+	ExitUsage       = 2 // usage or invalid input, also a user reference that matches several users
 	ExitNotFound    = 3 // user not found or not enrolled
 	ExitConflict    = 4 // already enrolled without --force
 	ExitEnvironment = 5 // database, configuration, key
@@ -38,6 +38,7 @@ func ExitCode(err error) int {
 	case errors.As(err, &usage),
 		errors.Is(err, models.ErrMalformedCode),
 		errors.Is(err, models.ErrInvalidUserRef),
+		errors.Is(err, models.ErrAmbiguousUser),
 		errors.Is(err, models.ErrReasonRequired),
 		errors.Is(err, models.ErrSameKey),
 		errors.Is(err, models.ErrInvalidURI):

@@ -159,6 +159,8 @@ func statusOf(err error) string {
 		return "not found"
 	case errors.Is(err, models.ErrNotEnrolled):
 		return "not enrolled"
+	case errors.Is(err, models.ErrAmbiguousUser):
+		return "ambiguous"
 	case errors.Is(err, models.ErrAlreadyEnrolled):
 		return "already enrolled"
 	case errors.Is(err, models.ErrCodeRejected):

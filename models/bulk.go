@@ -2,8 +2,6 @@ package models
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -14,95 +12,6 @@ import (
 // enough that per-transaction costs (fsync, round trips) vanish, small
 // enough that locks are held briefly and a retry is cheap.
 const DefaultBatchSize = 500
-
-// lookupChunk bounds the values of one IN (…) list.
-const lookupChunk = 500
-
-// LookupUsers resolves many references with one query per chunk of logins
-// or ids. users[i] and errs[i] answer refs[i]; errs[i] wraps
-// ErrUserNotFound for a reference that matches nobody. The returned error
-// is for the run as a whole (the database failed).
-func (s *Service) LookupUsers(ctx context.Context, db *gorm.DB, refs []UserRef) ([]User, []error, error) {
-	users := make([]User, len(refs))
-	errs := make([]error, len(refs))
-	byKind := map[bool]map[string][]int{false: {}, true: {}}
-	for i, ref := range refs {
-		byKind[ref.ByID][ref.Value] = append(byKind[ref.ByID][ref.Value], i)
-	}
-	for _, byID := range []bool{false, true} {
-		wanted := byKind[byID]
-		values := make([]string, 0, len(wanted))
-		for v := range wanted {
-			values = append(values, v)
-		}
-		for lo := 0; lo < len(values); lo += lookupChunk {
-			chunk := values[lo:min(lo+lookupChunk, len(values))]
-			found, err := s.lookupChunk(ctx, db, byID, chunk)
-			if err != nil {
-				return nil, nil, err
-			}
-			for _, v := range chunk {
-				u, ok := found[v]
-				if !ok {
-					// Not in the chunk's answer: the database may match
-					// it another way (collation, "042" for 42); ask alone.
-					var err error
-					u, err = s.LookupUser(ctx, db, UserRef{ByID: byID, Value: v})
-					if err != nil && !errors.Is(err, ErrUserNotFound) {
-						return nil, nil, err
-					}
-					for _, i := range wanted[v] {
-						errs[i] = err
-					}
-				}
-				for _, i := range wanted[v] {
-					users[i] = u
-				}
-			}
-		}
-	}
-	return users, errs, nil
-}
-
-// lookupChunk returns the users matching values, keyed by the value as
-// the database returns it.
-func (s *Service) lookupChunk(ctx context.Context, db *gorm.DB, byID bool, values []string) (map[string]User, error) {
-	sess, err := s.session(ctx, db)
-	if err != nil {
-		return nil, err
-	}
-	d := sess.d
-	column := s.cfg.Users.LoginColumn
-	if byID {
-		column = s.cfg.Users.IDColumn
-	}
-	query := fmt.Sprintf("SELECT %s FROM %s u WHERE u.%s IN ?", s.userColumns(d, "u"), d.quote(s.cfg.Users.Table), d.quote(column))
-	rows, err := sess.db.Raw(query, values).Rows()
-	if err != nil {
-		if impossibleValue(err) {
-			return map[string]User{}, nil // one bad id spoils the list: look up one by one
-		}
-		return nil, fmt.Errorf("look up users in %s: %w", s.cfg.Users.Table, err)
-	}
-	defer rows.Close()
-	found := make(map[string]User, len(values))
-	for rows.Next() {
-		var (
-			u            User
-			login, email sql.NullString
-		)
-		if err := rows.Scan(&u.ID, &login, &email); err != nil {
-			return nil, fmt.Errorf("look up users: %w", err)
-		}
-		u.Login, u.Email = login.String, email.String
-		if byID {
-			found[u.ID] = u
-		} else {
-			found[u.Login] = u
-		}
-	}
-	return found, rows.Err()
-}
 
 // batches splits n items into runs of at most size, also ending a run
 // before an item whose user is already in it, so that one transaction

@@ -5,33 +5,57 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/totpadm/totpadm/internal/testutil"
 	"github.com/totpadm/totpadm/models"
 )
 
-// waitForLockWaiters blocks until n sessions of the test database wait on
-// a row lock (PostgreSQL, MySQL), or briefly on SQLite, whose busy wait
-// shows nowhere.
-func waitForLockWaiters(t *testing.T, db *testutil.DB, n int) {
+// queuedOnLock opens a one-connection pool on the test database and
+// returns it with a function that waits until that connection's session
+// is blocked on a row lock (PostgreSQL, MySQL; on SQLite, whose busy wait
+// shows nowhere, a pause). Other tests share the servers, so only this
+// session is watched. The wait gives up early when done is closed.
+func queuedOnLock(t *testing.T, db *testutil.DB) (*gorm.DB, func(done <-chan struct{}) bool) {
 	t.Helper()
+	conn := openConn(t, db)
+	sqlDB, err := conn.DB()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sqlDB.SetMaxOpenConns(1)
 	if db.Backend == "sqlite" {
-		time.Sleep(300 * time.Millisecond)
-		return
+		return conn, func(<-chan struct{}) bool { time.Sleep(300 * time.Millisecond); return true }
 	}
-	q := "SELECT COUNT(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+	idQuery, waitQuery := "SELECT pg_backend_pid()", "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = ? AND wait_event_type = 'Lock'"
 	if db.Backend == "mysql" {
-		q = "SELECT COUNT(*) FROM information_schema.innodb_trx WHERE trx_state = 'LOCK WAIT'"
+		// A primary-key read waits on the lock while MariaDB's optimizer
+		// reads the row ("Statistics"), where innodb_trx may show no LOCK
+		// WAIT: the statement still running for 100 ms is the sign.
+		idQuery, waitQuery = "SELECT CONNECTION_ID()", "SELECT COUNT(*) FROM information_schema.processlist WHERE id = ? AND info LIKE '%FOR UPDATE%' AND time_ms >= 100"
 	}
-	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
-		var waiting int
-		if err := db.Gorm.Raw(q).Scan(&waiting).Error; err != nil {
-			t.Fatal(err)
-		}
-		if waiting >= n {
-			return
-		}
+	var session int64
+	if err := conn.Raw(idQuery).Scan(&session).Error; err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("no session waited on the lock within 10 s")
+	return conn, func(done <-chan struct{}) bool {
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			var waiting int
+			if err := db.Gorm.Raw(waitQuery, session).Scan(&waiting).Error; err != nil {
+				t.Error(err)
+				return false
+			}
+			if waiting > 0 {
+				return true
+			}
+			select {
+			case <-done:
+				return false
+			default:
+			}
+		}
+		return false
+	}
 }
 
 // A verification that waits on the credential row while a re-enrollment
@@ -69,17 +93,22 @@ func TestVerifyWaitingOnReEnrollmentSeesTheReplacement(t *testing.T) {
 
 				e.clock.Advance(30 * time.Second)
 				code := refTOTP(secret, e.clock.Now(), replacement.Params)
-				conn := openConn(t, db)
-				verified := make(chan error, 1)
+				conn, waitQueued := queuedOnLock(t, db)
+				var verifyErr error
+				done := make(chan struct{})
 				go func() {
-					_, err := e.svc.Verify(e.ctx, conn, old.user, code)
-					verified <- err
+					defer close(done)
+					_, verifyErr = e.svc.Verify(e.ctx, conn, old.user, code)
 				}()
-				waitForLockWaiters(t, db, 1)
+				queued := waitQueued(done)
 				if err := tx.Commit().Error; err != nil {
 					t.Fatal(err)
 				}
-				err = <-verified
+				<-done
+				if !queued {
+					t.Fatalf("verify did not queue behind the replacing transaction: %v", verifyErr)
+				}
+				err = verifyErr
 				if errors.Is(err, models.ErrNotEnrolled) {
 					t.Fatalf("verify queued behind a re-enrollment said the user is not enrolled: %v", err)
 				}

@@ -104,43 +104,241 @@ func (s *Service) userColumns(d dialect, alias string) string {
 	return fmt.Sprintf("%s, %s, %s", d.asText(col(s.cfg.Users.IDColumn)), col(s.cfg.Users.LoginColumn), email)
 }
 
-// LookupUser finds the user a reference names.
+// ErrAmbiguousUser: a reference matches more than one row of the users
+// table (duplicate logins, or logins the database's collation compares
+// equal). Nothing is done to any of them.
+var ErrAmbiguousUser = errors.New("matches more than one user")
+
+// AmbiguousUserError names the rows an ambiguous reference matched.
+type AmbiguousUserError struct {
+	Ref UserRef
+	IDs []string // the matching users' ids, in the database's order
+}
+
+func (e *AmbiguousUserError) Error() string {
+	const shown = 10
+	ids := e.IDs
+	more := ""
+	if len(ids) > shown {
+		ids, more = ids[:shown], fmt.Sprintf(" and %d more", len(e.IDs)-shown)
+	}
+	return fmt.Sprintf("%q %s (ids %s%s): name one as id:N", e.Ref.String(), ErrAmbiguousUser, strings.Join(ids, ", "), more)
+}
+
+func (e *AmbiguousUserError) Is(target error) bool { return target == ErrAmbiguousUser }
+
+// lookupChunk bounds the values of one IN (…) list.
+const lookupChunk = 500
+
+// LookupUser finds the one user a reference names; see LookupUsers for
+// the rule.
 func (s *Service) LookupUser(ctx context.Context, db *gorm.DB, ref UserRef) (User, error) {
-	sess, err := s.session(ctx, db)
+	users, errs, err := s.LookupUsers(ctx, db, []UserRef{ref})
 	if err != nil {
 		return User{}, err
 	}
+	return users[0], errs[0]
+}
+
+// LookupUsers resolves references to users by the one rule every command
+// shares. A login is compared as the database compares it (its collation:
+// "alice" may find "Alice"); an id is matched exactly as its text is
+// stored ("id:01" is not user 1). A reference that matches no row gets
+// ErrUserNotFound, one that matches several an *AmbiguousUserError: acting
+// on one of them would act on a person nobody named.
+//
+// users[i] and errs[i] answer refs[i]. The returned error is for the run
+// as a whole (the database failed). Logins and ids are looked up a chunk
+// at a time, one query each.
+func (s *Service) LookupUsers(ctx context.Context, db *gorm.DB, refs []UserRef) ([]User, []error, error) {
+	sess, err := s.session(ctx, db)
+	if err != nil {
+		return nil, nil, err
+	}
+	users := make([]User, len(refs))
+	errs := make([]error, len(refs))
+	for _, byID := range []bool{false, true} {
+		wanted := map[string][]int{} // value → indexes into refs
+		var values []string
+		for i, ref := range refs {
+			if ref.ByID == byID {
+				if _, seen := wanted[ref.Value]; !seen {
+					values = append(values, ref.Value)
+				}
+				wanted[ref.Value] = append(wanted[ref.Value], i)
+			}
+		}
+		for lo := 0; lo < len(values); lo += lookupChunk {
+			chunk := values[lo:min(lo+lookupChunk, len(values))]
+			matches, err := s.matchChunk(sess, byID, chunk)
+			if err != nil {
+				return nil, nil, err
+			}
+			for _, v := range chunk {
+				ref := UserRef{ByID: byID, Value: v}
+				u, err := s.oneMatch(ref, matches[v])
+				for _, i := range wanted[v] {
+					users[i], errs[i] = u, err
+				}
+			}
+		}
+	}
+	return users, errs, nil
+}
+
+// oneMatch turns the rows a reference matched into its answer.
+func (s *Service) oneMatch(ref UserRef, rows []User) (User, error) {
+	switch len(rows) {
+	case 1:
+		return rows[0], nil
+	case 0:
+		column := s.cfg.Users.LoginColumn
+		if ref.ByID {
+			column = s.cfg.Users.IDColumn
+		}
+		return User{}, fmt.Errorf("%w: no row in %s with %s = %q", ErrUserNotFound, s.cfg.Users.Table, column, ref.Value)
+	default:
+		ids := make([]string, len(rows))
+		for i, u := range rows {
+			ids[i] = u.ID
+		}
+		return User{}, &AmbiguousUserError{Ref: ref, IDs: ids}
+	}
+}
+
+// matchChunk returns, for each of values, every row it matches.
+//
+// Ids: the rows whose id text equals the value byte for byte. The IN
+// list lets the index find the candidates; the databases coerce a text
+// parameter to the column's type there, so "01" finds user 1, and the
+// exact comparison in Go throws such a row out.
+//
+// Logins: the database decides what equals what. Besides the rows, the
+// query numbers their equivalence classes under the column's collation
+// (DENSE_RANK over ORDER BY login gives equal logins one rank), because a
+// value that equals one row of a class equals all of them, so "alice"
+// with rows "alice" and "Alice" under a case-insensitive collation
+// matches both. A value that equals no returned row byte for byte
+// matched, if at all, through the collation alone ("alice" finding only
+// "Alice"); it is asked about on its own.
+func (s *Service) matchChunk(sess session, byID bool, values []string) (map[string][]User, error) {
 	d := sess.d
 	column := s.cfg.Users.LoginColumn
-	if ref.ByID {
+	if byID {
 		column = s.cfg.Users.IDColumn
 	}
-	// The id is passed as text even for integer and UUID columns: the
-	// databases coerce a text parameter to the column's type, so the
-	// primary-key index is used, whatever the type.
-	query := fmt.Sprintf("SELECT %s FROM %s u WHERE u.%s = ?", s.userColumns(d, "u"), d.quote(s.cfg.Users.Table), d.quote(column))
-	args := []any{ref.Value}
-	if ref.ByID && d.name == "mysql" {
-		// MySQL turns '1abc' into 1 when comparing with an integer column:
-		// keep the indexed comparison but demand the exact text as well, so
-		// a mistyped id never acts on another user.
-		query += " AND " + d.asText("u."+d.quote(column)) + " = ?"
-		args = append(args, ref.Value)
+	quoted := "u." + d.quote(column)
+	rank := "0"
+	if !byID {
+		rank = "DENSE_RANK() OVER (ORDER BY " + quoted + ")"
 	}
-	var (
-		u     User
-		login sql.NullString
-		email sql.NullString
-	)
-	row := sess.db.Raw(query, args...).Row()
-	if err := row.Scan(&u.ID, &login, &email); err != nil {
-		if errors.Is(err, sql.ErrNoRows) || impossibleValue(err) {
-			return User{}, fmt.Errorf("%w: no row in %s with %s = %q", ErrUserNotFound, s.cfg.Users.Table, column, ref.Value)
+	query := fmt.Sprintf("SELECT %s, %s FROM %s u WHERE %s IN ?", s.userColumns(d, "u"), rank, d.quote(s.cfg.Users.Table), quoted)
+	rows, err := s.scanUsers(sess, query, values)
+	if impossibleValue(err) && len(values) > 1 {
+		// One value the column's type cannot hold ("x" for an integer id)
+		// spoils the whole list on PostgreSQL: ask one by one.
+		out := make(map[string][]User, len(values))
+		for _, v := range values {
+			one, err := s.matchChunk(sess, byID, []string{v})
+			if err != nil {
+				return nil, err
+			}
+			out[v] = one[v]
 		}
-		return User{}, fmt.Errorf("look up user in %s: %w", s.cfg.Users.Table, err)
+		return out, nil
 	}
-	u.Login, u.Email = login.String, email.String
-	return u, nil
+	if impossibleValue(err) {
+		return map[string][]User{}, nil // nobody can have such an id or login
+	}
+	if err != nil {
+		return nil, fmt.Errorf("look up users in %s: %w", s.cfg.Users.Table, err)
+	}
+	out := make(map[string][]User, len(values))
+	if byID {
+		for _, v := range values {
+			for _, r := range rows {
+				if sameID(r.ID, v) {
+					out[v] = append(out[v], r.User)
+				}
+			}
+		}
+		return out, nil
+	}
+	classOf := make(map[string]int64, len(rows))
+	members := map[int64][]User{}
+	for _, r := range rows {
+		classOf[r.Login] = r.class
+		members[r.class] = append(members[r.class], r.User)
+	}
+	for _, v := range values {
+		if class, ok := classOf[v]; ok {
+			out[v] = members[class]
+			continue
+		}
+		if len(rows) == 0 {
+			continue // nothing matched anything: no value needs asking alone
+		}
+		alone, err := s.scanUsers(sess, fmt.Sprintf("SELECT %s, 0 FROM %s u WHERE %s = ?", s.userColumns(d, "u"), d.quote(s.cfg.Users.Table), quoted), v)
+		if err != nil && !impossibleValue(err) {
+			return nil, fmt.Errorf("look up users in %s: %w", s.cfg.Users.Table, err)
+		}
+		for _, r := range alone {
+			out[v] = append(out[v], r.User)
+		}
+	}
+	return out, nil
+}
+
+// sameID reports whether a typed id names the stored one: the same text,
+// byte for byte, except that a UUID's hex digits match in either case, as
+// RFC 4122 has them read ("case insensitive on input"); PostgreSQL prints
+// them in lower case.
+func sameID(stored, typed string) bool {
+	return stored == typed || isUUID(stored) && strings.EqualFold(stored, typed)
+}
+
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case i == 8 || i == 13 || i == 18 || i == 23:
+			if c != '-' {
+				return false
+			}
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'f', 'A' <= c && c <= 'F':
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+type rankedUser struct {
+	User
+	class int64
+}
+
+func (s *Service) scanUsers(sess session, query string, arg any) ([]rankedUser, error) {
+	rows, err := sess.db.Raw(query, arg).Rows()
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []rankedUser
+	for rows.Next() {
+		var (
+			u            rankedUser
+			login, email sql.NullString
+		)
+		if err := rows.Scan(&u.ID, &login, &email, &u.class); err != nil {
+			return nil, err
+		}
+		u.Login, u.Email = login.String, email.String
+		out = append(out, u)
+	}
+	return out, rows.Err()
 }
 
 // impossibleValue reports a PostgreSQL refusal of a value for the column's
@@ -150,7 +348,7 @@ func impossibleValue(err error) bool {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
 		switch pgErr.Code {
-		case "22P02", "22003": // invalid_text_representation, numeric_value_out_of_range
+		case "22P02", "22003", "22021": // invalid_text_representation, numeric_value_out_of_range, character_not_in_repertoire
 			return true
 		}
 	}
