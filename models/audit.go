@@ -8,6 +8,70 @@ import (
 	"gorm.io/gorm"
 )
 
+// AuditEntry is one recorded action. It never holds a secret, a code or a
+// hash: only who did what to whom, and how it ended.
+type AuditEntry struct {
+	ID        int64 `gorm:"primaryKey"`
+	At        time.Time
+	Actor     string
+	Host      string
+	Action    string
+	UserID    string
+	UserLogin string
+	Outcome   string
+	Reason    string
+}
+
+// Audit actions.
+const (
+	ActionEnroll      = "enroll"
+	ActionVerify      = "verify"
+	ActionBackupCodes = "backup-codes"
+	ActionDisable     = "disable"
+	ActionUnlock      = "unlock"
+	ActionRotateKey   = "rotate-key"
+)
+
+// AuditActions lists every action the audit log records.
+var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport, ActionDiagnose}
+
+// auditColumns are the audit table's columns (but its serial id) in the
+// order of AuditEntry.values.
+var auditColumns = []string{"at", "actor", "host", "action", "user_id", "user_login", "outcome", "reason"}
+
+func (e *AuditEntry) values() []any {
+	return []any{e.At, e.Actor, e.Host, e.Action, e.UserID, e.UserLogin, e.Outcome, e.Reason}
+}
+
+func (s *Service) auditEntry(action string, u User, outcome, reason string) AuditEntry {
+	return AuditEntry{
+		At: s.now(), Actor: s.cfg.Actor, Host: s.cfg.Host, Action: action,
+		UserID: u.ID, UserLogin: u.Login, Outcome: outcome, Reason: reason,
+	}
+}
+
+func (s *Service) audit(tx *gorm.DB, action string, u User, outcome, reason string) error {
+	return s.writeAudit(tx, []AuditEntry{s.auditEntry(action, u, outcome, reason)})
+}
+
+func (s *Service) writeAudit(tx *gorm.DB, entries []AuditEntry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	d, err := dialectOf(tx)
+	if err != nil {
+		return err
+	}
+	rows := make([][]any, len(entries))
+	for i := range entries {
+		rows[i] = entries[i].values()
+	}
+	if err := insertRows(tx, d, s.cfg.Tables.AuditLog, auditColumns, rows); err != nil {
+		return fmt.Errorf("write audit log: %w", err)
+	}
+	return nil
+}
+
 // AuditFilter selects audit entries; zero values select everything.
 type AuditFilter struct {
 	UserID string

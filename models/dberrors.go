@@ -71,11 +71,6 @@ func (s *Service) transaction(sess session, fn func(tx *gorm.DB) error) error {
 	}
 }
 
-// ErrStopped wraps the error that ended a bulk run early: the database
-// went away, or is locked, read-only or full, so that retrying the
-// remaining users one by one would only repeat the failure.
-var ErrStopped = errors.New("stopped")
-
 // isEnvironmental reports a failure of the database itself rather than of
 // one user's data: lost or refused connections, a lock held past the busy
 // timeout, a read-only or full disk, I/O errors, cancellation. A failing

@@ -2,12 +2,9 @@ package models
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io"
-	"strings"
-	"time"
 
 	"gorm.io/gorm"
 )
@@ -84,54 +81,79 @@ type EnrollResult struct {
 }
 
 // Enroll saves e: the sealed secret, a fresh set of backup codes and an
-// audit row, in one transaction.
+// audit row, in one transaction; it is EnrollMany of one.
 func (s *Service) Enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt EnrollOptions) (EnrollResult, error) {
-	res, err := s.enroll(ctx, db, e, opt)
+	var (
+		res    EnrollResult
+		resErr error
+	)
+	err := s.EnrollMany(ctx, db, []*Enrollment{e}, opt, BulkOptions{}, func(_ int, r EnrollResult, err error) { res, resErr = r, err })
+	var stopped *stoppedError
+	if errors.As(err, &stopped) {
+		err = stopped.err
+	}
 	if err != nil {
 		return EnrollResult{}, fmt.Errorf("enroll %s: %w", e.User, err)
 	}
-	return res, nil
+	return res, resErr
 }
 
-func (s *Service) enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt EnrollOptions) (EnrollResult, error) {
-	p, err := s.prepareEnrollment(e, opt)
-	if err != nil {
-		return EnrollResult{}, err
-	}
+// EnrollMany saves many enrollments, a batch of users per transaction,
+// each user completely or not at all (see Service.run for how a failing
+// user or database is handled). done is called for every enrollment, in
+// order, as soon as its batch is settled.
+func (s *Service) EnrollMany(ctx context.Context, db *gorm.DB, es []*Enrollment, opt EnrollOptions, bulk BulkOptions, done func(i int, res EnrollResult, err error)) error {
 	sess, err := s.session(ctx, db)
 	if err != nil {
-		return EnrollResult{}, err
+		return err
 	}
 	if err := s.checkSealingKey(sess); err != nil {
-		return EnrollResult{}, err
+		return err
 	}
-	var res EnrollResult
-	save := func(tx *gorm.DB) error {
-		p.replaces = false
-		existing, err := s.existingStates(tx, sess.d, []string{e.User.ID})
+	users := make([]User, len(es))
+	for i, e := range es {
+		users[i] = e.User
+	}
+	var (
+		prepared = make([]*preparedEnrollment, len(es))
+		prepErrs = make([]error, len(es))
+		results  = make([]EnrollResult, len(es))
+	)
+	w := write{
+		action: ActionEnroll,
+		prepare: func(lo, hi int) error {
+			for i := lo; i < hi; i++ {
+				prepared[i], prepErrs[i] = s.prepareEnrollment(es[i], opt)
+			}
+			return nil
+		},
+		apply: func(tx *gorm.DB, _ dialect, existing map[string]string, lo, hi int, errs []error) error {
+			var save []*preparedEnrollment
+			for i := lo; i < hi; i++ {
+				results[i] = EnrollResult{}
+				if prepErrs[i] != nil {
+					errs[i-lo] = prepErrs[i]
+					continue
+				}
+				results[i], errs[i-lo] = s.decide(prepared[i], existing, opt)
+				if errs[i-lo] == nil && !results[i].Skipped {
+					save = append(save, prepared[i])
+				}
+			}
+			if len(save) == 0 {
+				return nil
+			}
+			return s.writeEnrollments(tx, save)
+		},
+	}
+	return s.run(ctx, db, users, bulk, w, func(i int, err error) {
+		res := results[i]
 		if err != nil {
-			return err
+			res = EnrollResult{}
 		}
-		res, err = s.decide(p, existing, opt)
-		if err != nil || res.Skipped {
-			return err
-		}
-		return s.writeEnrollments(tx, []*preparedEnrollment{p})
-	}
-	// A concurrent enrollment of the same user may commit between our
-	// check and our insert (no row existed to lock). Retrying then sees its
-	// row and decides on it; each round at least one contender commits, so
-	// the loop ends.
-	for attempt := 0; ; attempt++ {
-		err = s.transaction(sess, save)
-		if err == nil || !isUniqueViolation(err) || attempt == maxTxAttempts {
-			break
-		}
-	}
-	if err != nil {
-		return EnrollResult{}, err
-	}
-	return res, nil
+		prepared[i] = nil // the secret and codes are no longer needed
+		done(i, res, err)
+	})
 }
 
 // CheckSealingKey returns ErrWrongKey when secrets are stored and none of
@@ -240,6 +262,7 @@ func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions) (*prepared
 
 // decide applies Force and SkipEnrolled to an existing enrollment.
 func (s *Service) decide(p *preparedEnrollment, existing map[string]string, opt EnrollOptions) (EnrollResult, error) {
+	p.replaces = false
 	state, found := existing[p.user.ID]
 	switch {
 	case !found:
@@ -251,24 +274,6 @@ func (s *Service) decide(p *preparedEnrollment, existing map[string]string, opt 
 		p.replaces = true
 	}
 	return EnrollResult{State: p.cred.State, Replaced: p.replaces, BackupCodes: p.plain}, nil
-}
-
-// existingStates returns the credential state of each of ids that has one,
-// locking those rows where the database has row locks.
-func (s *Service) existingStates(tx *gorm.DB, d dialect, ids []string) (map[string]string, error) {
-	var rows []struct {
-		UserID string
-		State  string
-	}
-	q := "SELECT user_id, state FROM " + d.quote(s.cfg.Tables.Credentials) + " WHERE user_id IN ?" + d.forUpdate()
-	if err := tx.Raw(q, ids).Scan(&rows).Error; err != nil {
-		return nil, fmt.Errorf("read credentials: %w", err)
-	}
-	states := make(map[string]string, len(rows))
-	for _, r := range rows {
-		states[r.UserID] = r.State
-	}
-	return states, nil
 }
 
 // writeEnrollments saves the rows of ps inside tx, a few multi-row
@@ -320,126 +325,4 @@ func (s *Service) writeEnrollments(tx *gorm.DB, ps []*preparedEnrollment) error 
 		return err
 	}
 	return s.writeAudit(tx, audits)
-}
-
-// rewriteCredential overwrites every column of c's existing row.
-func (s *Service) rewriteCredential(tx *gorm.DB, d dialect, c *Credential) error {
-	set := make([]string, 0, len(credentialColumns)-1)
-	for _, col := range credentialColumns[1:] { // all but user_id, the key
-		set = append(set, d.quote(col)+" = ?")
-	}
-	values := c.values()
-	args := append(values[1:len(values):len(values)], c.UserID)
-	q := "UPDATE " + d.quote(s.cfg.Tables.Credentials) + " SET " + strings.Join(set, ", ") + " WHERE user_id = ?"
-	res := tx.Exec(q, args...)
-	if res.Error != nil {
-		return fmt.Errorf("replace credential: %w", res.Error)
-	}
-	if res.RowsAffected != 1 {
-		// The row was locked by this transaction; it cannot have gone.
-		return fmt.Errorf("replace credential: %d rows changed, want 1", res.RowsAffected)
-	}
-	return nil
-}
-
-func (s *Service) insertBackupCodes(tx *gorm.DB, d dialect, codes []BackupCode) error {
-	rows := make([][]any, len(codes))
-	for i := range codes {
-		rows[i] = codes[i].values()
-	}
-	if err := insertRows(tx, d, s.cfg.Tables.BackupCodes, backupCodeColumns, rows); err != nil {
-		return fmt.Errorf("save backup codes: %w", err)
-	}
-	return nil
-}
-
-// newBackupCodes returns the plaintext codes and their hashed rows.
-func (s *Service) newBackupCodes(userID string, now time.Time) ([]string, []BackupCode, error) {
-	plain := make([]string, s.cfg.BackupCodeCount)
-	rows := make([]BackupCode, s.cfg.BackupCodeCount)
-	for i := range plain {
-		code, err := newBackupCode(s.cfg.Random)
-		if err != nil {
-			return nil, nil, err
-		}
-		salt, err := newSalt(s.cfg.Random)
-		if err != nil {
-			return nil, nil, err
-		}
-		normalized, _ := NormalizeBackupCode(code)
-		plain[i] = code
-		rows[i] = BackupCode{UserID: userID, Salt: salt, Hash: hashBackupCode(salt, normalized), CreatedAt: now}
-	}
-	return plain, rows, nil
-}
-
-// lockCredential reads a user's credential inside tx, locking the row on
-// databases with row locks so concurrent verifications queue behind it.
-// stateName is the status name of a stored credential state.
-func stateName(state string) string {
-	if state == StateActive {
-		return StatusEnabled
-	}
-	return StatusPending
-}
-
-func (s *Service) lockCredential(tx *gorm.DB, d dialect, userID string) (*Credential, error) {
-	quoted := make([]string, len(credentialColumns))
-	for i, c := range credentialColumns {
-		quoted[i] = d.quote(c)
-	}
-	q := "SELECT " + strings.Join(quoted, ", ") + " FROM " + d.quote(s.cfg.Tables.Credentials) + " WHERE user_id = ?" + d.forUpdate()
-	var (
-		c                           Credential
-		activated, lastUsed, locked sql.NullTime
-	)
-	err := tx.Raw(q, userID).Row().Scan(c.scanTargets(&activated, &lastUsed, &locked)...)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, ErrNotEnrolled
-	}
-	if err != nil {
-		return nil, fmt.Errorf("read credential: %w", err)
-	}
-	c.CreatedAt = c.CreatedAt.UTC()
-	c.ActivatedAt, c.LastUsedAt, c.LockedUntil = nullTimePtr(activated), nullTimePtr(lastUsed), nullTimePtr(locked)
-	return &c, nil
-}
-
-func (s *Service) deleteEnrollments(tx *gorm.DB, userIDs []string) error {
-	if err := tx.Table(s.cfg.Tables.BackupCodes).Where("user_id IN ?", userIDs).Delete(&BackupCode{}).Error; err != nil {
-		return fmt.Errorf("delete backup codes: %w", err)
-	}
-	if err := tx.Table(s.cfg.Tables.Credentials).Where("user_id IN ?", userIDs).Delete(&Credential{}).Error; err != nil {
-		return fmt.Errorf("delete credentials: %w", err)
-	}
-	return nil
-}
-
-func (s *Service) auditEntry(action string, u User, outcome, reason string) AuditEntry {
-	return AuditEntry{
-		At: s.now(), Actor: s.cfg.Actor, Host: s.cfg.Host, Action: action,
-		UserID: u.ID, UserLogin: u.Login, Outcome: outcome, Reason: reason,
-	}
-}
-
-func (s *Service) audit(tx *gorm.DB, action string, u User, outcome, reason string) error {
-	return s.writeAudit(tx, []AuditEntry{s.auditEntry(action, u, outcome, reason)})
-}
-
-func (s *Service) writeAudit(tx *gorm.DB, entries []AuditEntry) error {
-	if len(entries) == 0 {
-		return nil
-	}
-	d, err := dialectOf(tx)
-	if err != nil {
-		return err
-	}
-	rows := make([][]any, len(entries))
-	for i := range entries {
-		rows[i] = entries[i].values()
-	}
-	if err := insertRows(tx, d, s.cfg.Tables.AuditLog, auditColumns, rows); err != nil {
-		return fmt.Errorf("write audit log: %w", err)
-	}
-	return nil
 }

@@ -27,6 +27,8 @@ var (
 	ErrMalformedCode = errors.New("malformed code")
 	// ErrInvalidURI: an otpauth URI that cannot be imported.
 	ErrInvalidURI = errors.New("invalid otpauth URI")
+	// ErrReasonRequired: disable needs a reason for the audit log.
+	ErrReasonRequired = errors.New("a reason is required (it goes to the audit log)")
 	// ErrInvalidUserRef: a user reference that cannot name anybody.
 	ErrInvalidUserRef = errors.New("invalid user reference")
 

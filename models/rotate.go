@@ -10,9 +10,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// ActionRotateKey is the audit action of a key rotation batch.
-const ActionRotateKey = "rotate-key"
-
 // RotateResult counts what a key rotation did.
 type RotateResult struct {
 	Rotated    int // re-encrypted by this run

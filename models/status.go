@@ -64,21 +64,13 @@ func (c *credentialSummary) row(u User, now time.Time) StatusRow {
 	}
 	r.BackupCodesLeft = int(c.codesLeft.Int64)
 	r.Failures = int(c.failures.Int64)
-	r.EnrolledAt = timePtr(c.createdAt)
-	r.LastUsedAt = timePtr(c.lastUsedAt)
+	r.EnrolledAt = nullTimePtr(c.createdAt)
+	r.LastUsedAt = nullTimePtr(c.lastUsedAt)
 	if c.lockedUntil.Valid && now.Before(c.lockedUntil.Time) {
 		r.State = StatusLocked
-		r.LockedUntil = timePtr(c.lockedUntil)
+		r.LockedUntil = nullTimePtr(c.lockedUntil)
 	}
 	return r
-}
-
-func timePtr(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	v := t.Time.UTC()
-	return &v
 }
 
 // UserStatus returns the 2FA state of one user.

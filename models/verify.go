@@ -2,7 +2,6 @@ package models
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 	"time"
@@ -323,33 +322,4 @@ func (s *Service) recordFailure(tx *gorm.DB, user User, cred *Credential, now ti
 	}
 	out.rejected = fmt.Errorf("%w: wrong code (%d of %d attempts before lockout)", ErrCodeRejected, failures, s.cfg.MaxFailures)
 	return s.audit(tx, ActionVerify, user, fmt.Sprintf("rejected (%d/%d failures)", failures, s.cfg.MaxFailures), "")
-}
-
-// backupCodesOf reads a user's backup codes, used or not.
-func (s *Service) backupCodesOf(tx *gorm.DB, userID string) ([]BackupCode, error) {
-	d, err := dialectOf(tx)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := tx.Raw("SELECT id, salt, hash, used_at FROM "+d.quote(s.cfg.Tables.BackupCodes)+" WHERE user_id = ?", userID).Rows()
-	if err != nil {
-		return nil, fmt.Errorf("read backup codes: %w", err)
-	}
-	defer rows.Close()
-	var codes []BackupCode
-	for rows.Next() {
-		var (
-			c    BackupCode
-			used sql.NullTime
-		)
-		if err := rows.Scan(&c.ID, &c.Salt, &c.Hash, &used); err != nil {
-			return nil, fmt.Errorf("read backup codes: %w", err)
-		}
-		c.UserID, c.UsedAt = userID, nullTimePtr(used)
-		codes = append(codes, c)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("read backup codes: %w", err)
-	}
-	return codes, nil
 }

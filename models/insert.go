@@ -1,10 +1,8 @@
 package models
 
 import (
-	"database/sql"
 	"fmt"
 	"strings"
-	"time"
 
 	"gorm.io/gorm"
 )
@@ -84,38 +82,4 @@ func numberPlaceholders(q string) string {
 		b.WriteRune(r)
 	}
 	return b.String()
-}
-
-var (
-	credentialColumns = []string{"user_id", "secret", "key_id", "algorithm", "digits", "period", "state", "created_at",
-		"activated_at", "last_used_at", "last_step", "failures", "locked_until", "enrolled_by"}
-	backupCodeColumns = []string{"user_id", "salt", "hash", "created_at", "used_at"}
-	auditColumns      = []string{"at", "actor", "host", "action", "user_id", "user_login", "outcome", "reason"}
-)
-
-func (c *Credential) values() []any {
-	return []any{c.UserID, c.Secret, c.KeyID, c.Algorithm, c.Digits, c.Period, c.State, c.CreatedAt,
-		c.ActivatedAt, c.LastUsedAt, c.LastStep, c.Failures, c.LockedUntil, c.EnrolledBy}
-}
-
-func (c *Credential) scanTargets(activated, lastUsed, locked *sql.NullTime) []any {
-	return []any{&c.UserID, &c.Secret, &c.KeyID, &c.Algorithm, &c.Digits, &c.Period, &c.State, &c.CreatedAt,
-		activated, lastUsed, &c.LastStep, &c.Failures, locked, &c.EnrolledBy}
-}
-
-func (b *BackupCode) values() []any {
-	return []any{b.UserID, b.Salt, b.Hash, b.CreatedAt, b.UsedAt}
-}
-
-func (e *AuditEntry) values() []any {
-	return []any{e.At, e.Actor, e.Host, e.Action, e.UserID, e.UserLogin, e.Outcome, e.Reason}
-}
-
-// nullTimePtr converts a scanned nullable time.
-func nullTimePtr(t sql.NullTime) *time.Time {
-	if !t.Valid {
-		return nil
-	}
-	v := t.Time.UTC()
-	return &v
 }
