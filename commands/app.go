@@ -73,7 +73,7 @@ func Run(ctx context.Context, args []string, s Streams) (code int) {
 	if errors.As(err, &exit) {
 		return exit.code // already reported, user by user
 	}
-	fmt.Fprintf(s.Err, "totpadm: %s\n", r.oneLine(err.Error()))
+	fmt.Fprintf(s.Err, "totpadm: %s\n", r.oneLine(errorText(err)))
 	return ExitCode(err)
 }
 

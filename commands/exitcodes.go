@@ -3,6 +3,7 @@ package commands
 import (
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/totpadm/totpadm/models"
 )
@@ -52,4 +53,44 @@ func ExitCode(err error) int {
 	default:
 		return ExitEnvironment
 	}
+}
+
+// advice is what the person at the keyboard can do about a library error.
+// The library's errors are neutral — an application's end users must not
+// be told to pass --key-file — so the CLI adds the remedy here, beside
+// the exit code it maps the error to. Each remedy starts with the
+// punctuation that joins it to the message.
+func advice(err error) string {
+	var version *models.SchemaVersionError
+	switch {
+	case errors.Is(err, models.ErrNoKey):
+		return ": pass --key-file with the key this database's secrets are sealed with, or set TOTPADM_KEY (a new installation makes one with `totpadm keygen --out totpadm.key`)"
+	case errors.Is(err, models.ErrKeyFormat):
+		return " (generate one with `totpadm keygen`)"
+	case errors.Is(err, models.ErrWrongKey):
+		return " (wrong TOTPADM_KEY or key file?)"
+	case errors.Is(err, models.ErrCorruptCredential):
+		return " (re-enroll the user with enroll --force)"
+	case errors.Is(err, models.ErrAlreadyEnrolled):
+		return "; use --force to replace the enrollment"
+	case errors.Is(err, models.ErrSchemaMissing):
+		return ": run `totpadm migrate`"
+	case errors.As(err, &version) && version.Database > version.Code:
+		return ": upgrade totpadm"
+	case errors.As(err, &version):
+		return ": run `totpadm migrate`"
+	}
+	return ""
+}
+
+// errorText is err's message with the CLI's advice, unless the message
+// already gives a remedy of its own (import names --force and
+// --skip-enrolled itself).
+func errorText(err error) string {
+	msg := err.Error()
+	a := advice(err)
+	if a == "" || strings.Contains(msg, "--force") || strings.Contains(msg, "totpadm migrate") {
+		return msg
+	}
+	return msg + a
 }

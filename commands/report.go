@@ -27,7 +27,7 @@ func (r *runner) newReporter(format string, extraColumns ...string) *reporter {
 func (rep *reporter) report(o outcome, human string) {
 	rep.tally.add(o.err)
 	if o.err != nil {
-		fmt.Fprintf(rep.r.streams.Err, "totpadm: %s\n", rep.r.oneLine(o.err.Error()))
+		fmt.Fprintf(rep.r.streams.Err, "totpadm: %s\n", rep.r.oneLine(errorText(o.err)))
 	}
 	if rep.rw != nil {
 		rep.rw.write(o.record())

@@ -129,7 +129,7 @@ func (o outcome) record() record {
 	}
 	msg := ""
 	if o.err != nil {
-		msg = o.err.Error()
+		msg = errorText(o.err)
 	}
 	rec = append(rec, field{"error", msg})
 	return append(rec, o.extra...)

@@ -269,7 +269,7 @@ func (s *Service) decide(p *preparedEnrollment, existing map[string]string, opt 
 	case opt.SkipEnrolled:
 		return EnrollResult{State: state, Skipped: true}, nil
 	case !opt.Force:
-		return EnrollResult{}, fmt.Errorf("%w (%s); use --force to replace the enrollment", ErrAlreadyEnrolled, stateName(state))
+		return EnrollResult{}, fmt.Errorf("%w (%s)", ErrAlreadyEnrolled, stateName(state))
 	default:
 		p.replaces = true
 	}

@@ -1,6 +1,9 @@
 package models
 
-import "errors"
+import (
+	"errors"
+	"fmt"
+)
 
 // Sentinel errors. Callers classify failures with errors.Is; the command
 // layer maps each class to one of the documented exit codes.
@@ -33,20 +36,38 @@ var (
 	ErrInvalidUserRef = errors.New("invalid user reference")
 
 	// ErrNoKey: a secret must be sealed or opened and no key is configured.
-	ErrNoKey = errors.New("no encryption key configured: pass --key-file with the key this database's secrets are sealed with, or set TOTPADM_KEY (a new installation makes one with `totpadm keygen --out totpadm.key`)")
+	ErrNoKey = errors.New("no encryption key configured")
+	// ErrKeyFormat: key text that is not a base64 AES-256 key.
+	ErrKeyFormat = errors.New("not a totpadm key")
 	// ErrWrongKey: the configured key cannot open a stored secret.
-	ErrWrongKey = errors.New("the configured key cannot decrypt this secret (wrong TOTPADM_KEY or key file?)")
+	ErrWrongKey = errors.New("the configured key cannot decrypt this secret")
 	// ErrCorruptCredential: a stored credential holds values totpadm never
-	// writes; re-enroll the user (enroll --force).
-	ErrCorruptCredential = errors.New("stored credential is corrupt (re-enroll the user with enroll --force)")
+	// writes; the user needs a new enrollment.
+	ErrCorruptCredential = errors.New("stored credential is corrupt")
 	// ErrInTransaction: Verify or Confirm was given a handle inside a
 	// transaction; see Service.Verify.
 	ErrInTransaction = errors.New("must not run inside the caller's transaction: a rejected code's failure count and audit row have to commit even when the caller rolls back, or the lockout never triggers")
 	// ErrSchemaMissing / ErrSchemaVersion: totpadm's tables are absent or
 	// at a version this binary does not speak.
-	ErrSchemaMissing = errors.New("totpadm's tables do not exist in this database: run `totpadm migrate`")
+	ErrSchemaMissing = errors.New("totpadm's tables do not exist in this database")
 	ErrSchemaVersion = errors.New("schema version mismatch")
 )
+
+// SchemaVersionError is ErrSchemaVersion with the two versions, so a
+// caller can tell "migrate the database" from "upgrade the code".
+type SchemaVersionError struct {
+	Database int // the version the database's tables are at
+	Code     int // the version this package speaks (SchemaVersion)
+}
+
+func (e *SchemaVersionError) Error() string {
+	if e.Database > e.Code {
+		return fmt.Sprintf("%s: the database is at version %d, newer than this code (%d)", ErrSchemaVersion, e.Database, e.Code)
+	}
+	return fmt.Sprintf("%s: the database is at version %d, this code needs %d", ErrSchemaVersion, e.Database, e.Code)
+}
+
+func (e *SchemaVersionError) Is(target error) bool { return target == ErrSchemaVersion }
 
 type rejection struct{ msg string }
 

@@ -50,12 +50,12 @@ func ParseKey(text string) (*Key, error) {
 	for _, enc := range []*base64.Encoding{base64.StdEncoding, base64.RawStdEncoding, base64.URLEncoding, base64.RawURLEncoding} {
 		if raw, err := enc.DecodeString(text); err == nil {
 			if len(raw) != KeySize {
-				return nil, fmt.Errorf("key decodes to %d bytes, want %d (generate one with `totpadm keygen`)", len(raw), KeySize)
+				return nil, fmt.Errorf("%w: it decodes to %d bytes, want %d", ErrKeyFormat, len(raw), KeySize)
 			}
 			return NewKey(raw)
 		}
 	}
-	return nil, fmt.Errorf("key is not valid base64 (generate one with `totpadm keygen`)")
+	return nil, fmt.Errorf("%w: not valid base64", ErrKeyFormat)
 }
 
 // GenerateKey returns a new random key in the text form ParseKey reads.

@@ -118,7 +118,7 @@ func Migrate(ctx context.Context, db *gorm.DB, t Tables, dryRun bool) (Migration
 	}
 	plan := MigrationPlan{From: current, To: current}
 	if current > SchemaVersion {
-		return plan, fmt.Errorf("migrate: %w: the database is at version %d, newer than this totpadm (%d): upgrade totpadm", ErrSchemaVersion, current, SchemaVersion)
+		return plan, fmt.Errorf("migrate: %w", &SchemaVersionError{Database: current, Code: SchemaVersion})
 	}
 	for _, m := range migrations {
 		if m.version <= current {
@@ -156,10 +156,8 @@ func CheckSchema(ctx context.Context, db *gorm.DB, t Tables) error {
 	switch {
 	case err != nil:
 		return err
-	case v < SchemaVersion:
-		return fmt.Errorf("%w: the database is at version %d, this totpadm needs %d: run `totpadm migrate`", ErrSchemaVersion, v, SchemaVersion)
-	case v > SchemaVersion:
-		return fmt.Errorf("%w: the database is at version %d, newer than this totpadm (%d): upgrade totpadm", ErrSchemaVersion, v, SchemaVersion)
+	case v != SchemaVersion:
+		return &SchemaVersionError{Database: v, Code: SchemaVersion}
 	}
 	return nil
 }

@@ -981,8 +981,6 @@ func TestNoKey(t *testing.T) {
 		}
 		if _, err := noKey.Enroll(e.ctx, db.Gorm, enr, models.EnrollOptions{}); !errors.Is(err, models.ErrNoKey) {
 			t.Errorf("Enroll without a key: %v, want ErrNoKey", err)
-		} else if !strings.Contains(err.Error(), "keygen") {
-			t.Errorf("ErrNoKey message %q does not say how to make a key", err)
 		}
 		e.assertUnchanged(before, "enroll without a key")
 
