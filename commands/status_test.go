@@ -498,7 +498,7 @@ func TestStatusEmptyResult(t *testing.T) {
 func TestStatusFromFile(t *testing.T) {
 	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
 		statusEnrollAt(t, db, "bob", statusT0)
-		res := testutil.Run(t, testutil.Options{Stdin: "# support queue\n\nid:2\n  carol  \n", Now: func() time.Time { return statusT0 }},
+		res := testutil.Run(t, testutil.Options{Stdin: "# support queue\n\nid:2\ncarol\r\n", Now: func() time.Time { return statusT0 }},
 			db.Args("-o", "json", "status", "--from-file", "-")...)
 		if res.Code != 0 || res.Stderr != "" {
 			t.Fatalf("exit %d, stderr %q", res.Code, res.Stderr)
