@@ -365,7 +365,9 @@ func csvURIColumn(line string) (int, bool) {
 // by line: a quoted cell may hold a line break (a login with CR or LF in
 // it), so one row may span several lines. Each row is numbered by the line
 // it starts on; rows that are blank or comments by readListFile's rule are
-// skipped.
+// skipped. A cell starting with ' has its one leading ' removed, undoing
+// the neutralisation every CSV totpadm writes applies (see
+// appendCSVField), so what export wrote reads back exactly.
 func readImportCSV(data []byte, header listLine, column int) []importLine {
 	body := data[header.off:]
 	rd := csv.NewReader(bytes.NewReader(body))
@@ -402,7 +404,7 @@ func readImportCSV(data []byte, header listLine, column int) []importLine {
 			lines = append(lines, importLine{n: n, err: fmt.Errorf("%w: the row has no uri", models.ErrInvalidURI)})
 			continue
 		}
-		lines = append(lines, parseImportURI(n, rec[column], nil))
+		lines = append(lines, parseImportURI(n, csvUnneutralise(rec[column]), nil))
 	}
 }
 

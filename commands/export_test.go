@@ -634,3 +634,28 @@ func TestImportExactLogin(t *testing.T) {
 		}
 	})
 }
+
+// export -o csv neutralises cells for spreadsheets, and import undoes
+// exactly one leading ' of a cell: a login starting with = is written '=…,
+// and a uri cell a spreadsheet saved as 'otpauth://… still imports, while
+// ”otpauth://… (two) is not a URI.
+func TestImportCSVNeutralisedCells(t *testing.T) {
+	src := testutil.NewSQLite(t)
+	src.Exec(t, "INSERT INTO users (id, username) VALUES (4, '=1+2')")
+	secret := testutil.Enroll(t, src, "id:4").Secret
+	r := testutil.Run(t, testutil.Options{}, src.Args("-o", "csv", "export", "--yes", "--all")...)
+	rows, err := csv.NewReader(strings.NewReader(r.Stdout)).ReadAll()
+	if r.Code != 0 || err != nil || len(rows) != 2 || rows[1][0] != "'=1+2" || rows[1][1] != "'=1+2" {
+		t.Fatalf("export -o csv: exit %d, %v, %q", r.Code, err, rows)
+	}
+	uri := rows[1][6]
+	dst := testutil.NewSQLite(t)
+	dst.Exec(t, "INSERT INTO users (id, username) VALUES (4, '=1+2')")
+	in := "user,uri\nx,'" + uri + "\ny,''" + uri + "\n"
+	r = testutil.Run(t, testutil.Options{Stdin: in}, dst.Args("-o", "json", "import", "-")...)
+	recs := exportRecords(t, r.Stdout)
+	if r.Code != 2 || len(recs) != 2 || recs[0].Outcome != "imported" || recs[0].ID != "4" || recs[1].Outcome != "invalid" {
+		t.Fatalf("import: exit %d, %+v, %s", r.Code, recs, r.Stderr)
+	}
+	verifiesAfterImport(t, dst, map[string]string{"=1+2": secret})
+}
