@@ -217,7 +217,13 @@ func refuseArguments(cmd *cli.Command, name string) {
 	}
 }
 
+// onUsageError: what cli cannot parse is a usage error — except a value
+// it read from a TOTPADM_* variable, which nobody typed: that is the
+// configuration's fault (exit 5), like a bad value in the file.
 func onUsageError(_ *cli.Context, err error, _ bool) error {
+	if strings.Contains(err.Error(), "from environment variable") {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	return usageError{err}
 }
 
