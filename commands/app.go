@@ -98,11 +98,12 @@ func (r *runner) oneLine(msg string) string {
 		msg = config.Redact(msg, s)
 	}
 	msg = joinAttempts(msg)
-	msg = strings.ReplaceAll(msg, "\r", " ")
-	// Escape what is left: a user reference crafted with terminal escape
-	// sequences must not reach a support engineer's terminal through an
-	// error message.
-	return terminalSafe(strings.ReplaceAll(msg, "\n", " "))
+	// Escape what is left, line breaks too, exactly as tables escape a
+	// login: a user reference crafted with terminal escape sequences must
+	// not reach a support engineer's terminal through an error message,
+	// and "ops\nadmin" must read the same in an error as in status and the
+	// audit listing, not as "ops admin", which is another login.
+	return terminalSafe(msg)
 }
 
 // joinAttempts turns a driver's multi-line error — pgx lists each
@@ -217,7 +218,13 @@ func refuseArguments(cmd *cli.Command, name string) {
 	}
 }
 
+// onUsageError: what cli cannot parse is a usage error — except a value
+// it read from a TOTPADM_* variable, which nobody typed: that is the
+// configuration's fault (exit 5), like a bad value in the file.
 func onUsageError(_ *cli.Context, err error, _ bool) error {
+	if strings.Contains(err.Error(), "from environment variable") {
+		return fmt.Errorf("%w: %w", ErrConfig, err)
+	}
 	return usageError{err}
 }
 

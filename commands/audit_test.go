@@ -327,3 +327,34 @@ func TestAuditTerminalEscapesInReason(t *testing.T) {
 		}
 	})
 }
+
+// A reason, an actor and a login are typed by people; in audit -o csv and
+// in a bulk command's per-user CSV results none of them reaches a
+// spreadsheet as a formula.
+func TestAuditCSVSafeForSpreadsheets(t *testing.T) {
+	const reason = `=HYPERLINK("http://evil.example","ticket")`
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		db.Exec(t, "INSERT INTO users (id, username) VALUES (7, '@mallory')")
+		statusEnrollAt(t, db, "id:7", statusT0)
+		res := statusRunAt(t, statusT0, db.Args("-o", "csv", "--actor", "+ops", "disable", "--yes", "--reason", reason, "--", "@mallory", "-nobody")...)
+		if res.Code != 3 {
+			t.Fatalf("disable: exit %d, %q", res.Code, res.Stderr)
+		}
+		recs := statusCSV(t, res.Stdout)
+		if len(recs) != 3 || recs[1][0] != "'@mallory" || recs[1][1] != "'@mallory" || recs[1][3] != "disabled" || recs[2][0] != "'-nobody" {
+			t.Errorf("disable -o csv: %q", recs)
+		}
+		res = statusRunAt(t, statusT0, db.Args("-o", "csv", "audit", "--action", "disable")...)
+		recs = statusCSV(t, res.Stdout)
+		if res.Code != 0 || len(recs) != 2 {
+			t.Fatalf("audit: exit %d, %q", res.Code, res.Stdout)
+		}
+		got := map[string]string{}
+		for i, col := range recs[0] {
+			got[col] = recs[1][i]
+		}
+		if got["reason"] != "'"+reason || got["actor"] != "'+ops" || got["login"] != "'@mallory" || got["user_id"] != "7" {
+			t.Errorf("audit -o csv row %q", got)
+		}
+	})
+}

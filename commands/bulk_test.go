@@ -137,7 +137,7 @@ func bulkSetup(t *testing.T, db *testutil.DB, n int) *bulkFixture {
 		}
 		e.line = e.ref
 		if i%11 == 0 {
-			e.line = "  " + e.ref + "\t "
+			e.line = e.ref + "\r" // a CRLF line: the CR is part of the terminator
 		}
 		f.entries = append(f.entries, e)
 	}
@@ -167,7 +167,7 @@ func bulkInput(entries []bulkEntry) string {
 			b.WriteString("\n")
 		}
 		if i%25 == 0 {
-			fmt.Fprintf(&b, "# batch %d\n   # an indented comment\n", i/25)
+			fmt.Fprintf(&b, "# batch %d\n   \t\n", i/25) // a whitespace-only line is blank
 		}
 		b.WriteString(e.line + "\n")
 	}

@@ -92,3 +92,75 @@ func TestConfigFileUnknownSetting(t *testing.T) {
 		t.Fatalf("known settings refused: exit %d, %q", res.Code, res.Stderr)
 	}
 }
+
+// A bad value typed as a flag is a usage error (exit 2); the same value
+// from a TOTPADM_* variable or the configuration file is a configuration
+// error (exit 5) whose one line names the variable or the file. Nothing
+// is opened or changed either way.
+func TestSettingsBadValueExitBySource(t *testing.T) {
+	db := testutil.NewSQLite(t)
+	cases := []struct {
+		setting, value, toml, want string
+	}{
+		{"skew", "11", "11", "--skew must be 0 to 10 time steps"},
+		{"skew", "abc", `"abc"`, "skew"},
+		{"max-failures", "0", "0", "--max-failures must be at least 1"},
+		{"lockout-duration", "0s", `"0s"`, "--lockout-duration must be positive"},
+		{"busy-timeout", "0s", `"0s"`, "--busy-timeout must be at least 1ms, got 0s"},
+		{"busy-timeout", "-5s", `"-5s"`, "--busy-timeout must be at least 1ms, got -5s"},
+		{"busy-timeout", "500us", `"500us"`, "--busy-timeout must be at least 1ms"},
+		{"backup-codes-count", "101", "101", "--backup-codes-count must be 1 to 100"},
+		{"digits", "9", "9", "digits must be 6, 7 or 8, got 9"},
+		{"algorithm", "MD5", `"MD5"`, "MD5"},
+		{"output", "xml", `"xml"`, `invalid --output "xml"`},
+		{"issuer", " ", `" "`, "--issuer must not be empty"},
+		{"table-prefix", "1x", `"1x"`, `table prefix "1x"`},
+		{"db", "pgsql://bob:S3cret@h/app", `"pgsql://bob:S3cret@h/app"`, `invalid --db: unsupported scheme "pgsql"`},
+	}
+	for _, c := range cases {
+		t.Run(c.setting+"="+c.value, func(t *testing.T) {
+			env := "TOTPADM_" + strings.ToUpper(strings.ReplaceAll(c.setting, "-", "_"))
+			file := writeFile(t, db.Dir, "bad.toml", c.setting+" = "+c.toml+"\n")
+			base := []string{"--key-file", db.KeyFile, "--actor", "tester"}
+			if c.setting != "db" {
+				base = append(base, "--db", db.Spec)
+			}
+			for _, src := range []struct {
+				name  string
+				env   bool
+				args  []string
+				code  int
+				names string
+			}{
+				{"flag", false, append(append([]string(nil), base...), "--"+c.setting+"="+c.value, "status"), 2, ""},
+				{"env", true, append(append([]string(nil), base...), "status"), 5, "configuration: " + env},
+				{"file", false, append(append([]string(nil), base...), "--config", file, "status"), 5, "configuration: config file " + file + ": " + c.setting},
+			} {
+				t.Run(src.name, func(t *testing.T) {
+					if src.env {
+						t.Setenv(env, c.value)
+					}
+					before := db.Dump(t)
+					res := testutil.Run(t, testutil.Options{}, src.args...)
+					if res.Code != src.code {
+						t.Fatalf("exit %d, want %d; stderr %q", res.Code, src.code, res.Stderr)
+					}
+					enrollHelperOneErrorLine(t, res.Stderr)
+					names := src.names
+					if c.value == "abc" && src.code == 5 {
+						names = "configuration: " // the parser's own words follow
+					}
+					if !strings.Contains(res.Stderr, c.want) || !strings.HasPrefix(res.Stderr, "totpadm: "+names) {
+						t.Errorf("stderr %q, want it to start %q and say %q", res.Stderr, "totpadm: "+names, c.want)
+					}
+					if strings.Contains(res.Stderr, "S3cret") {
+						t.Errorf("stderr %q shows the password", res.Stderr)
+					}
+					if db.Dump(t) != before {
+						t.Errorf("the database changed")
+					}
+				})
+			}
+		})
+	}
+}

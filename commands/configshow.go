@@ -20,7 +20,10 @@ func (r *runner) configCommand() *cli.Command {
 			Name:  "show",
 			Usage: "print every setting, its value and where it came from (flag, environment, file, default)",
 			Description: `Prints each global setting with its effective value and its source, in the
-precedence order flag > environment > configuration file > default. Database
+precedence order flag > environment > configuration file > default. A value
+every command would refuse is shown marked "(invalid, refused: …)", and config
+show then exits as those commands do: 2 when it was typed as a flag, 5 when it
+came from the environment or the configuration file. Database
 passwords and the key are never printed: TOTPADM_KEY shows only its key id,
 and a --db value that is not valid shows only why, as "(invalid; hidden: …)".
 
@@ -46,10 +49,16 @@ Examples:
 func (r *runner) configShow(c *cli.Context) error {
 	format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable))
 	if err != nil {
-		return err
+		return r.badSetting(c, flagOutput, err)
 	}
 	rw := newRecordWriter(format, r.streams.Out, []string{"setting", "value", "source"})
 	demo := usesDemoDatabase(c)
+	invalid := map[string]string{}
+	for _, s := range settingChecks {
+		if err := s.check(r, c); err != nil {
+			invalid[s.name] = err.Error()
+		}
+	}
 	for _, f := range c.App.Flags {
 		name := f.Names()[0]
 		if name == "help" || name == "generate-bash-completion" {
@@ -80,6 +89,13 @@ func (r *runner) configShow(c *cli.Context) error {
 		if name == flagDB && shown != "" {
 			shown = dbForDisplay(shown)
 		}
+		switch msg, bad := invalid[name]; {
+		case bad:
+			// Nothing is in force: every command refuses this value.
+			shown += " (invalid, refused: " + msg + ")"
+		case name == flagBusyTimeout:
+			shown = busyTimeout(c).String() // SQLite counts whole milliseconds
+		}
 		rw.write(record{{"setting", name}, {"value", shown}, {"source", source}})
 	}
 	keySource, keyValue := "unset", ""
@@ -92,7 +108,12 @@ func (r *runner) configShow(c *cli.Context) error {
 		}
 	}
 	rw.write(record{{"setting", "key"}, {"value", keyValue}, {"source", keySource}})
-	return rw.flush()
+	if err := rw.flush(); err != nil {
+		return err
+	}
+	// Shown all the same, so that the source of a bad value can be found;
+	// then refused as every other command refuses it.
+	return r.settingProblem(c)
 }
 
 // sourceOf says where a global flag's value came from.
@@ -116,10 +137,12 @@ func (r *runner) sourceOf(c *cli.Context, f cli.Flag) string {
 }
 
 // envSet reports a non-empty variable in the process environment, which
-// is where urfave/cli reads flag variables from.
+// is where urfave/cli reads flag variables from. A variable of blanks is
+// set: cli uses its value (TOTPADM_ISSUER=" " is an issuer of one space,
+// refused), so it is where the value came from.
 func envSet(name string) bool {
 	v, ok := lookupEnv(name)
-	return ok && strings.TrimSpace(v) != ""
+	return ok && v != ""
 }
 
 // dbForDisplay is the --db value as config show prints it. A value that

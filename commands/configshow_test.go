@@ -221,3 +221,54 @@ func TestConfigShowDemoDefaults(t *testing.T) {
 		t.Errorf("status with TOTPADM_DB empty: exit %d, %q", res.Code, res.Stderr)
 	}
 }
+
+// config show shows the busy timeout in force — SQLite's whole
+// milliseconds — and a value no command accepts (--busy-timeout 0s used to
+// be a silent 10 s) marked as refused, then exits as the commands do: 2
+// for a flag, 5 for the environment or the file.
+func TestConfigShowBusyTimeoutInForce(t *testing.T) {
+	db := testutil.NewSQLite(t)
+	busy := func(t *testing.T, stdout string) string {
+		t.Helper()
+		for _, r := range statusCSV(t, stdout)[1:] {
+			if r[0] == "busy-timeout" {
+				return strings.TrimPrefix(r[1], "'") // CSV's spreadsheet guard
+			}
+		}
+		t.Fatalf("no busy-timeout row: %q", stdout)
+		return ""
+	}
+	file := writeFile(t, db.Dir, "busy.toml", "busy-timeout = \"-1s\"\n")
+	for _, c := range []struct {
+		name  string
+		env   string
+		args  []string
+		shown string
+		code  int
+	}{
+		{"default", "", nil, "10s", 0},
+		{"flag", "", []string{"--busy-timeout", "250ms"}, "250ms", 0},
+		{"sub-millisecond part dropped", "", []string{"--busy-timeout", "1500us"}, "1ms", 0},
+		{"zero typed", "", []string{"--busy-timeout", "0s"}, "0s (invalid, refused: --busy-timeout must be at least 1ms, got 0s)", 2},
+		{"zero from the environment", "0s", nil, "0s (invalid, refused: --busy-timeout must be at least 1ms, got 0s)", 5},
+		{"negative from the file", "", []string{"--config", file}, "-1s (invalid, refused: --busy-timeout must be at least 1ms, got -1s)", 5},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if c.env != "" {
+				t.Setenv("TOTPADM_BUSY_TIMEOUT", c.env)
+			}
+			args := append(append([]string{"--db", db.Spec}, c.args...), "-o", "csv", "config", "show")
+			res := testutil.Run(t, testutil.Options{}, args...)
+			if res.Code != c.code || busy(t, res.Stdout) != c.shown {
+				t.Fatalf("exit %d, busy-timeout %q; want exit %d and %q (stderr %q)", res.Code, busy(t, res.Stdout), c.code, c.shown, res.Stderr)
+			}
+			if c.code != 0 {
+				enrollHelperOneErrorLine(t, res.Stderr)
+			}
+			status := testutil.Run(t, testutil.Options{}, append(append([]string{"--db", db.Spec}, c.args...), "status")...)
+			if status.Code != c.code {
+				t.Errorf("status: exit %d, want %d as config show (stderr %q)", status.Code, c.code, status.Stderr)
+			}
+		})
+	}
+}

@@ -91,3 +91,85 @@ func TestVerifyDiagnose(t *testing.T) {
 		})
 	})
 }
+
+// A locked-out user's code is never "accepted now": Verify refuses every
+// code until the lockout ends, so the diagnosis says so and exits 1, as
+// verify does. And a code whose step an earlier login already used, from
+// a phone minutes slow, is not cured by waiting for the next code — the
+// phone's next codes are outside the window too: the verdict says to fix
+// the clock first.
+func TestVerifyDiagnoseLockedAndUsedSteps(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		now := time.Date(2026, 11, 23, 9, 0, 10, 0, time.UTC)
+		clock := testutil.Options{Now: func() time.Time { return now }}
+		type verdict struct {
+			Found       bool   `json:"found"`
+			AcceptedNow bool   `json:"accepted_now"`
+			AlreadyUsed bool   `json:"already_used"`
+			Locked      bool   `json:"locked"`
+			LockedUntil string `json:"locked_until"`
+			Verdict     string `json:"verdict"`
+		}
+		diagnose := func(t *testing.T, login, code string) (testutil.Result, verdict) {
+			t.Helper()
+			table := testutil.Run(t, clock, db.Args("verify", "--diagnose", login, code)...)
+			js := testutil.Run(t, clock, db.Args("-o", "json", "verify", "--diagnose", login, code)...)
+			var v verdict
+			if err := json.Unmarshal([]byte(js.Stdout), &v); err != nil || js.Code != table.Code {
+				t.Fatalf("json %q (%v), exit %d; table exit %d", js.Stdout, err, js.Code, table.Code)
+			}
+			return table, v
+		}
+
+		t.Run("locked", func(t *testing.T) {
+			e := testutil.Enroll(t, db, "alice")
+			wrong := statusWrongCode(t, e.Secret, now)
+			for i := 0; i < 5; i++ {
+				testutil.Run(t, clock, db.Args("verify", "alice", wrong)...)
+			}
+			good := testutil.Code(t, e.Secret, now)
+			if r := testutil.Run(t, clock, db.Args("verify", "alice", good)...); r.Code != 1 || !strings.Contains(r.Stderr, "locked") {
+				t.Fatalf("verify while locked: exit %d %q", r.Code, r.Stderr)
+			}
+			res, v := diagnose(t, "alice", good)
+			until := now.Add(15 * time.Minute).Format(time.RFC3339)
+			if res.Code != 1 || strings.Contains(res.Stdout, "would be accepted now") ||
+				!strings.Contains(res.Stdout, "but 2FA is locked until "+until+" after too many failed codes, so it would be refused now") ||
+				!strings.Contains(res.Stdout, "`totpadm unlock alice` ends the lockout") {
+				t.Fatalf("exit %d, stdout %q", res.Code, res.Stdout)
+			}
+			if !v.Found || v.AcceptedNow || !v.Locked || v.LockedUntil != until {
+				t.Fatalf("json %+v", v)
+			}
+			if n := db.Count(t, "totp_audit_log", "action = ? AND outcome = ?", "diagnose", "match at +0 steps, within the window, locked"); n != 2 {
+				t.Errorf("%d audit rows saying the diagnosis found a lockout, want 2", n)
+			}
+			// Once unlocked, the same code is diagnosed as acceptable.
+			if r := testutil.Run(t, clock, db.Args("unlock", "alice")...); r.Code != 0 {
+				t.Fatalf("unlock: %d %s", r.Code, r.Stderr)
+			}
+			if res, v := diagnose(t, "alice", good); res.Code != 0 || !v.AcceptedNow || v.Locked || !strings.Contains(res.Stdout, "would be accepted now") {
+				t.Fatalf("after unlock: exit %d, %q, %+v", res.Code, res.Stdout, v)
+			}
+		})
+
+		t.Run("used step, phone minutes slow", func(t *testing.T) {
+			e := testutil.Enroll(t, db, "carol")
+			if r := testutil.Run(t, clock, db.Args("verify", "carol", testutil.Code(t, e.Secret, now))...); r.Code != 0 {
+				t.Fatalf("verify: %d %s", r.Code, r.Stderr)
+			}
+			slow := testutil.Code(t, e.Secret, now.Add(-3*time.Minute))
+			res, v := diagnose(t, "carol", slow)
+			if res.Code != 1 || !v.AlreadyUsed || v.AcceptedNow || strings.Contains(res.Stdout, "Wait for the next code") ||
+				!strings.Contains(res.Stdout, "the phone's clock is about 180 s slow (6 steps of 30 s), outside the accepted window") ||
+				!strings.Contains(res.Stdout, "fix the phone's clock (set the time automatically), then use the next code") {
+				t.Fatalf("exit %d, stdout %q, %+v", res.Code, res.Stdout, v)
+			}
+			// The step just used, from a phone that is right: waiting helps.
+			res, _ = diagnose(t, "carol", testutil.Code(t, e.Secret, now))
+			if res.Code != 1 || !strings.Contains(res.Stdout, "already used") || !strings.Contains(res.Stdout, "Wait for the next code.") {
+				t.Fatalf("exit %d, stdout %q", res.Code, res.Stdout)
+			}
+		})
+	})
+}

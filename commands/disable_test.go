@@ -93,7 +93,7 @@ func TestDisable(t *testing.T) {
 		{name: "no users", args: []string{"disable", "--yes", "--reason", reason},
 			wantCode: 2, stderr: "USER", oneLine: true},
 		{name: "from file", args: []string{"disable", "--yes", "--reason", reason, "--from-file", "@FILE"},
-			fileContent:  "# leavers, ticket 4521\n\nalice\n   # an indented comment\n\n  id:2  \ncarol\n",
+			fileContent:  "# leavers, ticket 4521\r\n\nalice\r\n# another comment\n \t\nid:2\ncarol\n",
 			wantDisabled: []string{"1", "2"}, stdout: []string{"alice: disabled", "bob: disabled", "carol: not enrolled"}},
 		{name: "from file with only comments", args: []string{"disable", "--yes", "--reason", reason, "--from-file", "@FILE"},
 			fileContent: "# nobody today\n\n", wantCode: 2, stderr: "USER", oneLine: true},

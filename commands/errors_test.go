@@ -249,3 +249,34 @@ func TestErrorsCorruptCredential(t *testing.T) {
 		}
 	})
 }
+
+// A login with a line break reads the same in an error line as in the
+// status table and the audit listing — "ops\nadmin", escaped — never as
+// "ops admin", which is another login; and the error is still one line.
+func TestErrorsEscapeLoginsLikeTables(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		db.Exec(t, "INSERT INTO users (id, username) VALUES (7, ?)", "ops\nadmin")
+		db.Exec(t, "INSERT INTO users (id, username) VALUES (8, ?)", "ops admin")
+		db.Exec(t, "INSERT INTO users (id, username) VALUES (9, ?)", "cr\radmin")
+		table := statusRunAt(t, statusT0, db.Args("status", "id:7", "id:9")...)
+		if table.Code != 0 || !strings.Contains(table.Stdout, `ops\nadmin`) || !strings.Contains(table.Stdout, `cr\radmin`) {
+			t.Fatalf("status: exit %d, %q", table.Code, table.Stdout)
+		}
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"verify", "ops\nadmin", "123456"}, `totpadm: verify ops\nadmin: not enrolled`},
+			{[]string{"verify", "cr\radmin", "123456"}, `totpadm: verify cr\radmin: not enrolled`},
+			{[]string{"status", "ghost\nadmin"}, `totpadm: status ghost\nadmin: user not found`},
+			{[]string{"unlock", "ops\nadmin"}, `ops\nadmin`},
+		} {
+			res := statusRunAt(t, statusT0, db.Args(c.args...)...)
+			errorsCheck(t, errorsCase{wantCode: 3, stderr: c.want, never: []string{"ops admin", "ghost admin", "cr admin"}}, res)
+		}
+		// The one-space login is still itself.
+		if res := statusRunAt(t, statusT0, db.Args("verify", "ops admin", "123456")...); res.Code != 3 || !strings.HasPrefix(res.Stderr, "totpadm: verify ops admin: not enrolled") {
+			t.Errorf("verify 'ops admin': exit %d, %q", res.Code, res.Stderr)
+		}
+	})
+}

@@ -36,6 +36,10 @@ func ExitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
+	case errors.Is(err, ErrConfig):
+		// A bad value from the environment or a configuration file is the
+		// installation's problem, not the typist's, whatever it wraps.
+		return ExitEnvironment
 	case errors.As(err, &usage),
 		errors.Is(err, models.ErrMalformedCode),
 		errors.Is(err, models.ErrInvalidUserRef),

@@ -1,9 +1,13 @@
 package commands
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"strconv"
 	"strings"
 
 	"github.com/urfave/cli/v2"
@@ -124,7 +128,10 @@ func (r *runner) importCommand() *cli.Command {
 		Description: `Reads otpauth://totp URIs, one per line (# comments and blank lines ignored),
 as exported by another system — Authelia's 'authelia storage user totp export',
 Google's Key URI format — and enrolls each URI's account (the login after
-"issuer:" in the label) with that secret. The output of 'totpadm export' is read
+"issuer:" in the label) with that secret. The account must be the login exactly,
+byte for byte: nothing is trimmed, case-folded or normalised, and a label that
+would match only after such a change is reported as not found. Lines are taken
+as written; only the line terminator is dropped. The output of 'totpadm export' is read
 as it is, in each of its formats: a table line "LOGIN  URI" (the URI is the
 line's last field), a JSON line of -o json (its "uri"), or -o csv (a header
 naming a "uri" column, then one row a user).
@@ -185,6 +192,11 @@ func (r *runner) importURIs(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	for i, l := range lines {
+		if l.err == nil {
+			res.users[i], res.errs[i] = exactLogin(l.uri.Account, res.users[i], res.errs[i])
+		}
+	}
 	rep := r.newReporter(sess.format, "state", "backup_codes")
 	out := newInOrder(r, rep, len(lines), "import")
 	var (
@@ -206,7 +218,7 @@ func (r *runner) importURIs(c *cli.Context) error {
 		case l.err != nil:
 			out.put(i, outcome{ref: ref, status: "invalid", err: usageError{fmt.Errorf("import line %d: %w", l.n, l.err)}}, "")
 		case res.errs[i] != nil:
-			out.put(i, outcome{ref: refs[i], status: statusOf(res.errs[i]), err: fmt.Errorf("import line %d: %s: %w", l.n, refs[i], res.errs[i])}, "")
+			out.put(i, outcome{ref: refs[i], status: statusOf(res.errs[i]), err: fmt.Errorf("import line %d: %w", l.n, res.errs[i])}, "")
 		case c.Bool("dry-run"):
 			o := r.importDryRun(c, sess, l.n, refs[i], res.users[i])
 			out.put(i, o, fmt.Sprintf("%s: %s (dry run)", terminalSafe(o.user.String()), o.status))
@@ -242,6 +254,26 @@ func (r *runner) importURIs(c *cli.Context) error {
 	return out.end(err)
 }
 
+// exactLogin keeps a looked-up user only when its login is the label's
+// account byte for byte. The database compares logins its own way — MySQL
+// ignores case and trailing spaces, a collation may ignore accents — and
+// an imported secret must land on exactly the login it was exported for,
+// never on a look-alike. Anything else is "not found", with the account
+// quoted so that a person sees a leading space or an invisible character.
+func exactLogin(account string, user models.User, err error) (models.User, error) {
+	if err == nil && user.Login == account {
+		return user, nil
+	}
+	if err != nil && !errors.Is(err, models.ErrUserNotFound) {
+		return user, err // e.g. ambiguous: refused as it is
+	}
+	msg := fmt.Sprintf("no user's login is exactly %s (the account in the label is matched byte for byte: nothing is trimmed, case-folded or normalised", strconv.Quote(account))
+	if err == nil {
+		msg += fmt.Sprintf("; the database's own comparison matches %s", strconv.Quote(user.Login))
+	}
+	return models.User{}, fmt.Errorf("%w: %s)", models.ErrUserNotFound, msg)
+}
+
 func (r *runner) importDryRun(c *cli.Context, sess *session, line int, ref models.UserRef, user models.User) outcome {
 	o := outcome{ref: ref, user: user, status: "would import"}
 	st, err := sess.svc.UserStatus(c.Context, sess.db, user)
@@ -262,37 +294,50 @@ func (r *runner) importDryRun(c *cli.Context, sess *session, line int, ref model
 
 // readImportFile parses every line up front, so a run never half-applies a
 // file whose later lines are unreadable. Lines are numbered for messages
-// and never echoed.
+// and never echoed. Lines follow --from-file's rule (see readListFile):
+// nothing but the line terminator is stripped.
 func (r *runner) readImportFile(path string) ([]importLine, error) {
-	// A line holding a URI is never a comment: a login may begin with #.
-	list, err := r.readListFile(path, "import", func(text string) bool {
-		return strings.HasPrefix(text, "#") && !strings.Contains(strings.ToLower(text), "otpauth://")
-	})
+	data, err := r.readListInput(path, "import")
 	if err != nil {
 		return nil, err
 	}
-	csvColumn := -1
+	list, err := splitList(data, path, "import", isImportComment)
+	if err != nil {
+		return nil, err
+	}
+	var lines []importLine
 	if len(list) > 0 {
 		if col, ok := csvURIColumn(list[0].text); ok {
-			csvColumn, list = col, list[1:]
+			lines = readImportCSV(data, list[0], col)
+			list = nil
 		}
 	}
-	if len(list) == 0 {
+	for _, l := range list {
+		raw, err := importURIField(l.text)
+		lines = append(lines, parseImportURI(l.n, raw, err))
+	}
+	if len(lines) == 0 {
 		return nil, usagef("import: %s holds no otpauth URIs", path)
 	}
-	lines := make([]importLine, len(list))
-	for i, l := range list {
-		lines[i] = importLine{n: l.n}
-		raw, err := importURIField(l.text, csvColumn)
-		if err == nil {
-			lines[i].uri, err = models.ParseKeyURI(raw)
-			if err != nil && !hasOTPAuthScheme(raw) {
-				err = fmt.Errorf("%w: the line holds no otpauth:// URI; %s", models.ErrInvalidURI, importFormats)
-			}
-		}
-		lines[i].err = err
-	}
 	return lines, nil
+}
+
+// isImportComment: a line whose first byte is # is a comment, unless it
+// holds a URI — export's line for a login beginning with # does.
+func isImportComment(text string) bool {
+	return isHashComment(text) && !strings.Contains(strings.ToLower(text), "otpauth://")
+}
+
+func parseImportURI(n int, raw string, err error) importLine {
+	l := importLine{n: n}
+	if err == nil {
+		l.uri, err = models.ParseKeyURI(raw)
+		if err != nil && !hasOTPAuthScheme(raw) {
+			err = fmt.Errorf("%w: the line holds no otpauth:// URI; %s", models.ErrInvalidURI, importFormats)
+		}
+	}
+	l.err = err
+	return l
 }
 
 // importFormats says what import reads, for messages.
@@ -316,25 +361,61 @@ func csvURIColumn(line string) (int, bool) {
 	return 0, false
 }
 
-// importURIField finds the otpauth URI in one line of an import file:
-// column csvColumn of a CSV row (when the file began with export's CSV
-// header, else csvColumn < 0), the "uri" member of a JSON object (export
-// -o json), or else the line's last whitespace-separated field — a bare
-// URI, or the URI of export's table line "LOGIN  URI" (a URI that totpadm
-// or any other Key URI writer makes holds no space). Errors never quote
-// the line: it holds a secret.
-func importURIField(line string, csvColumn int) (string, error) {
-	switch {
-	case csvColumn >= 0:
-		fields, err := csv.NewReader(strings.NewReader(line)).Read()
+// readImportCSV reads the CSV that starts at header as a whole, not line
+// by line: a quoted cell may hold a line break (a login with CR or LF in
+// it), so one row may span several lines. Each row is numbered by the line
+// it starts on; rows that are blank or comments by readListFile's rule are
+// skipped. A cell starting with ' has its one leading ' removed, undoing
+// the neutralisation every CSV totpadm writes applies (see
+// appendCSVField), so what export wrote reads back exactly.
+func readImportCSV(data []byte, header listLine, column int) []importLine {
+	body := data[header.off:]
+	rd := csv.NewReader(bytes.NewReader(body))
+	rd.FieldsPerRecord = -1
+	if _, err := rd.Read(); err != nil {
+		return []importLine{{n: header.n, err: fmt.Errorf("%w: not a CSV header", models.ErrInvalidURI)}}
+	}
+	var lines []importLine
+	for {
+		start := rd.InputOffset()
+		rec, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return lines
+		}
+		var pe *csv.ParseError
+		if errors.As(err, &pe) {
+			lines = append(lines, importLine{n: header.n + pe.StartLine - 1, err: fmt.Errorf("%w: not a CSV row (the file began with a CSV header)", models.ErrInvalidURI)})
+			if rd.InputOffset() == start {
+				return lines // no progress: nothing more can be read
+			}
+			continue
+		}
 		if err != nil {
-			return "", fmt.Errorf("%w: not a CSV row (the file began with a CSV header)", models.ErrInvalidURI)
+			lines = append(lines, importLine{n: header.n, err: fmt.Errorf("%w: not a CSV row", models.ErrInvalidURI)})
+			return lines
 		}
-		if csvColumn >= len(fields) || fields[csvColumn] == "" {
-			return "", fmt.Errorf("%w: the row has no uri", models.ErrInvalidURI)
+		row, _ := rd.FieldPos(0)
+		n := header.n + row - 1
+		raw := string(bytes.TrimLeft(body[start:rd.InputOffset()], "\r\n"))
+		if strings.TrimSpace(raw) == "" || isImportComment(raw) {
+			continue
 		}
-		return fields[csvColumn], nil
-	case strings.HasPrefix(line, "{") && strings.HasSuffix(line, "}"): // a table line ends with its URI
+		if column >= len(rec) || rec[column] == "" {
+			lines = append(lines, importLine{n: n, err: fmt.Errorf("%w: the row has no uri", models.ErrInvalidURI)})
+			continue
+		}
+		lines = append(lines, parseImportURI(n, csvUnneutralise(rec[column]), nil))
+	}
+}
+
+// importURIField finds the otpauth URI in one line of an import file that
+// is not CSV: the "uri" member of a JSON object (export -o json), the URI
+// of export's table line "LOGIN  URI", or the line itself, a bare URI.
+// The table's URI is what follows the line's last blank: a URI totpadm
+// writes holds none, while the login before it may (and may even look
+// like a URI itself). Errors never quote the line: it holds a secret.
+func importURIField(line string) (string, error) {
+	if strings.HasPrefix(line, "{") && strings.HasSuffix(line, "}") { // a table line ends with its URI
 		var rec struct {
 			URI string `json:"uri"`
 		}
@@ -346,8 +427,10 @@ func importURIField(line string, csvColumn int) (string, error) {
 		}
 		return rec.URI, nil
 	}
-	fields := strings.Fields(line)
-	return fields[len(fields)-1], nil
+	if i := strings.LastIndexAny(line, " \t"); i >= 0 && hasOTPAuthScheme(line[i+1:]) {
+		return line[i+1:], nil
+	}
+	return line, nil
 }
 
 func hasOTPAuthScheme(s string) bool {

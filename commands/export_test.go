@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/totpadm/totpadm/internal/testutil"
 	"github.com/totpadm/totpadm/models"
@@ -201,14 +202,92 @@ func verifiesAfterImport(t *testing.T, db *testutil.DB, secrets map[string]strin
 	}
 }
 
+// hostileLogins are logins a users table can hold that any transformation
+// on the way out or back in — trimming, case folding, normalisation, line
+// splitting, CSV or JSON quoting, spreadsheet neutralisation, percent
+// decoding — would change or misplace: control characters, CR and LF,
+// bidi and zero-width characters, leading and trailing whitespace, TAB,
+// U+0085 and U+2028 first, quotes, commas, ':' and '%', formula
+// characters first, logins that look like a comment, a JSON object, a
+// user reference or a URI, composed and decomposed é, and the longest
+// login the column holds. Per backend, only what its users table can hold
+// and tell apart: MySQL's collation ignores case and trailing spaces (so
+// "Admin" and "admin " would be the decoy admin) and its utf8mb4 refuses
+// invalid UTF-8; PostgreSQL refuses NUL and invalid UTF-8.
+func hostileLogins(backend string) []string {
+	logins := []string{
+		"ctl\x01\x1b[31mred\x07\x7f", "line\nbreak", "cr\rlf\r\n", "\r\nfirst",
+		"admin\u202egnp.exe", "ad\u200bmin", "\u2066isolate\u2069", "\ufeffbom",
+		" admin", "admin\t", "trailing ", " ", "\tadmin", "\u0085admin", "\u2028admin", "\u00a0nbsp",
+		`"quoted"`, "it's", "a,b", `x","y`, "issuer:acct", "Old:admin", "100%", "%41%3A", "a%2Fb", "a b  c",
+		"=1+2", "+cmd", "-2", "@SUM(A1)", "'quote", "''", `=HYPERLINK("http://x")`, "\t=tab", "\r=cr",
+		"#hash", `{"uri":"x"}`, "id:1", "otpauth://totp/X:alice?secret=JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP",
+		"caf\u00e9", "cafe\u0301",
+	}
+	switch backend {
+	case "mysql":
+		logins = append(logins, strings.Repeat("€", 191)) // VARCHAR(191): 573 bytes
+	case "postgres":
+		logins = append(logins, "Admin", "admin ", strings.Repeat("ab€", 200)) // 1000 bytes
+	default:
+		logins = append(logins, "Admin", "admin ", strings.Repeat("ab€", 200),
+			"bad\xff\xfeutf8", "\x9b2J", "nul\x00byte", "\xc3")
+	}
+	return logins
+}
+
+// addHostileUsers inserts the decoy "admin" (id 4, never enrolled: no
+// look-alike may land on it) and then the hostile logins, ids 5 on, into
+// db's users table, and returns the logins by id.
+func addHostileUsers(t *testing.T, db *testutil.DB) map[string]string {
+	t.Helper()
+	db.Exec(t, "INSERT INTO users (id, username) VALUES (4, 'admin')")
+	byID := map[string]string{}
+	for i, login := range hostileLogins(db.Backend) {
+		id := fmt.Sprint(5 + i)
+		db.Exec(t, "INSERT INTO users (id, username) VALUES (?, ?)", 5+i, login)
+		byID[id] = login
+	}
+	return byID
+}
+
 // What export prints, in each of its formats, is what import reads: the
 // output goes from database A to database B unedited, and the users'
-// authenticator apps keep working on B.
+// authenticator apps keep working on B — also for every hostile login,
+// each secret landing on the very user id it was exported from.
 func TestExportImportEveryFormat(t *testing.T) {
 	testutil.Backends(t, func(t *testing.T, src *testutil.DB) {
 		secrets := map[string]string{}
 		for _, login := range []string{"alice", "carol"} {
 			secrets[login] = testutil.Enroll(t, src, login).Secret
+		}
+		hostile := addHostileUsers(t, src)
+		var ids []string
+		for id := range hostile {
+			ids = append(ids, "id:"+id)
+		}
+		r := testutil.Run(t, testutil.Options{Stdin: strings.Join(ids, "\n")}, src.Args("-o", "json", "enroll", "--no-confirm", "--from-file", "-")...)
+		if r.Code != 0 {
+			t.Fatalf("enroll the hostile logins: exit %d: %s", r.Code, r.Stderr)
+		}
+		byID := map[string]string{} // user id → its secret
+		for _, rec := range exportRecords(t, r.Stdout) {
+			login, ok := hostile[rec.ID]
+			// JSON shows invalid UTF-8 as U+FFFD; the id names the user.
+			if !ok || utf8.ValidString(login) && rec.Login != login || rec.Secret == "" {
+				t.Fatalf("enrolled %+v", rec)
+			}
+			byID[rec.ID] = rec.Secret
+		}
+		if len(byID) != len(hostile) {
+			t.Fatalf("enrolled %d hostile logins, want %d", len(byID), len(hostile))
+		}
+		total := 2 + len(hostile)
+		r = testutil.Run(t, testutil.Options{}, src.Args("-o", "json", "export", "--yes", "--all")...)
+		for _, rec := range exportRecords(t, r.Stdout) {
+			if want, ok := byID[rec.ID]; ok && rec.Secret != want {
+				t.Fatalf("export of id %s carries another secret", rec.ID)
+			}
 		}
 		for _, format := range []string{"table", "json", "csv"} {
 			t.Run(format, func(t *testing.T) {
@@ -218,6 +297,7 @@ func TestExportImportEveryFormat(t *testing.T) {
 				}
 				exported := r.Stdout
 				dst := freshLike(t, src)
+				addHostileUsers(t, dst)
 				file := filepath.Join(dst.Dir, "export."+format)
 				if err := os.WriteFile(file, []byte(exported), 0o600); err != nil {
 					t.Fatal(err)
@@ -225,7 +305,7 @@ func TestExportImportEveryFormat(t *testing.T) {
 
 				before := dst.Dump(t)
 				r = testutil.Run(t, testutil.Options{}, dst.Args("import", "--dry-run", file)...)
-				if r.Code != 0 || strings.Count(r.Stdout, "would import") != 2 || !strings.Contains(r.Stdout, "alice: would import") || !strings.Contains(r.Stdout, "carol: would import") {
+				if r.Code != 0 || strings.Count(r.Stdout, ": would import (dry run)\n") != total || !strings.Contains(r.Stdout, "alice: would import") || !strings.Contains(r.Stdout, "carol: would import") {
 					t.Fatalf("import --dry-run of export -o %s: exit %d, %q %q", format, r.Code, r.Stdout, r.Stderr)
 				}
 				if dst.Dump(t) != before {
@@ -237,8 +317,8 @@ func TestExportImportEveryFormat(t *testing.T) {
 					t.Fatalf("import of export -o %s: exit %d: %s", format, r.Code, r.Stderr)
 				}
 				recs := exportRecords(t, r.Stdout)
-				if len(recs) != 2 || recs[0].Login != "alice" || recs[1].Login != "carol" {
-					t.Fatalf("imported %+v, want alice and carol", recs)
+				if len(recs) != total || recs[0].Login != "alice" || recs[1].Login != "carol" {
+					t.Fatalf("imported %d users, want %d, alice and carol first: %+v", len(recs), total, recs[:min(2, len(recs))])
 				}
 				for _, rec := range recs {
 					if rec.Outcome != "imported" || rec.State != "enabled" {
@@ -246,8 +326,18 @@ func TestExportImportEveryFormat(t *testing.T) {
 					}
 				}
 				verifiesAfterImport(t, dst, secrets)
-				if n := dst.Count(t, "totp_credentials", ""); n != 2 {
-					t.Errorf("%d credentials after import, want 2", n)
+				later := time.Now().Add(30 * time.Second)
+				at := testutil.Options{Now: func() time.Time { return later }}
+				for id, secret := range byID {
+					if r := testutil.Run(t, at, dst.Args("verify", "id:"+id, testutil.Code(t, secret, later))...); r.Code != 0 {
+						t.Errorf("%q (id %s): its exported secret does not verify on the same id after import: exit %d %s", hostile[id], id, r.Code, r.Stderr)
+					}
+				}
+				if n := dst.Count(t, "totp_credentials", ""); n != total {
+					t.Errorf("%d credentials after import, want %d", n, total)
+				}
+				if n := dst.Count(t, "totp_credentials", "user_id = ?", "4"); n != 0 {
+					t.Errorf("a look-alike's secret landed on admin")
 				}
 			})
 		}
@@ -470,4 +560,102 @@ func TestImportHostileLogins(t *testing.T) {
 			})
 		}
 	})
+}
+
+// The account in a label names a login byte for byte, as the database
+// stores it: a label that would match only after trimming, case folding
+// or Unicode normalisation is "not found" for its exact value — refused
+// with its line number and the value quoted, so a person sees the space —
+// and its secret lands on nobody. Also where the database's own comparison
+// would match (MySQL ignores case and trailing spaces).
+func TestImportExactLogin(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		db.Exec(t, "INSERT INTO users (username) VALUES (?)", "admin")      // id 4
+		db.Exec(t, "INSERT INTO users (username) VALUES (?)", "cafe\u0301") // id 5, decomposed
+		const secret = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+		uri := func(label string) string { return "otpauth://totp/Old:" + label + "?secret=" + secret }
+		lines := []string{
+			uri("%20admin"),
+			uri("admin%20"),
+			uri("ADMIN"),
+			uri("ad%E2%80%8Bmin"), // zero-width space
+			uri("caf%C3%A9"),      // composed é
+			"# the one that lands",
+			uri("admin"),
+		}
+		want := []struct{ outcome, login, quoted string }{
+			{"not found", "", `" admin"`},
+			{"not found", "", `"admin "`},
+			{"not found", "", `"ADMIN"`},
+			{"not found", "", `"ad\u200bmin"`},
+			{"not found", "", `"café"`},
+			{"imported", "admin", ""},
+		}
+		before := db.Dump(t)
+		r := testutil.Run(t, testutil.Options{Stdin: strings.Join(lines, "\n")}, db.Args("-o", "json", "import", "--dry-run", "-")...)
+		if r.Code != 3 || strings.Count(r.Stdout, `"would import"`) != 1 {
+			t.Fatalf("dry run: exit %d, %q %q", r.Code, r.Stdout, r.Stderr)
+		}
+		if db.Dump(t) != before {
+			t.Fatal("import --dry-run changed the database")
+		}
+		r = testutil.Run(t, testutil.Options{Stdin: strings.Join(lines, "\n")}, db.Args("-o", "json", "import", "-")...)
+		if r.Code != 3 {
+			t.Fatalf("exit %d, want 3 (not found): %s", r.Code, r.Stderr)
+		}
+		recs := exportRecords(t, r.Stdout)
+		if len(recs) != len(want) {
+			t.Fatalf("%d results, want %d: %+v", len(recs), len(want), recs)
+		}
+		stderr := strings.Split(strings.TrimSuffix(r.Stderr, "\n"), "\n")
+		if len(stderr) != 5 {
+			t.Fatalf("stderr %q, want one line per refused label", r.Stderr)
+		}
+		for i, w := range want {
+			if recs[i].Outcome != w.outcome || recs[i].Login != w.login {
+				t.Errorf("line %d: %s %q (%s), want %s %q", i+1, recs[i].Outcome, recs[i].Login, recs[i].Error, w.outcome, w.login)
+			}
+			if w.quoted == "" {
+				continue
+			}
+			msg := fmt.Sprintf("totpadm: import line %d: user not found: no user's login is exactly %s (", i+1, w.quoted)
+			if !strings.HasPrefix(stderr[i], msg) {
+				t.Errorf("stderr line %q, want it to start %q", stderr[i], msg)
+			}
+		}
+		if n := db.Count(t, "totp_credentials", ""); n != 1 {
+			t.Errorf("%d credentials, want only admin's", n)
+		}
+		if n := db.Count(t, "totp_credentials", "user_id = ?", "4"); n != 1 {
+			t.Errorf("admin (id 4) has %d credentials, want 1", n)
+		}
+		if db.Backend == "mysql" && !strings.Contains(stderr[2], `the database's own comparison matches "admin"`) {
+			t.Errorf("MySQL matches ADMIN to admin; the message should say so: %q", stderr[2])
+		}
+	})
+}
+
+// export -o csv neutralises cells for spreadsheets, and import undoes
+// exactly one leading ' of a cell: a login starting with = is written '=…,
+// and a uri cell a spreadsheet saved as 'otpauth://… still imports, while
+// ”otpauth://… (two) is not a URI.
+func TestImportCSVNeutralisedCells(t *testing.T) {
+	src := testutil.NewSQLite(t)
+	src.Exec(t, "INSERT INTO users (id, username) VALUES (4, '=1+2')")
+	secret := testutil.Enroll(t, src, "id:4").Secret
+	r := testutil.Run(t, testutil.Options{}, src.Args("-o", "csv", "export", "--yes", "--all")...)
+	rows, err := csv.NewReader(strings.NewReader(r.Stdout)).ReadAll()
+	if r.Code != 0 || err != nil || len(rows) != 2 || rows[1][0] != "'=1+2" || rows[1][1] != "'=1+2" {
+		t.Fatalf("export -o csv: exit %d, %v, %q", r.Code, err, rows)
+	}
+	uri := rows[1][6]
+	dst := testutil.NewSQLite(t)
+	dst.Exec(t, "INSERT INTO users (id, username) VALUES (4, '=1+2')")
+	in := "user,uri\nx,'" + uri + "\ny,''" + uri + "\n"
+	r = testutil.Run(t, testutil.Options{Stdin: in}, dst.Args("-o", "json", "import", "-")...)
+	recs := exportRecords(t, r.Stdout)
+	if r.Code != 2 || len(recs) != 2 || recs[0].Outcome != "imported" || recs[0].ID != "4" || recs[1].Outcome != "invalid" {
+		t.Fatalf("import: exit %d, %+v, %s", r.Code, recs, r.Stderr)
+	}
+	verifiesAfterImport(t, dst, map[string]string{"=1+2": secret})
 }

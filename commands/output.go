@@ -91,28 +91,43 @@ func (c *csvWriter) header() error {
 		return nil
 	}
 	c.started = true
-	return c.line(c.columns)
-}
-
-func (c *csvWriter) line(fields []string) error {
 	b := c.buf[:0]
-	for i, f := range fields {
+	for i, name := range c.columns {
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendCSVField(b, f)
+		b = appendCSVPlain(b, name)
 	}
-	b = append(b, '\n')
-	c.buf = b
-	_, err := c.w.Write(b)
-	return err
+	return c.end(b)
 }
 
+// write neutralises every text cell (appendCSVField) — logins, emails,
+// ids, reasons and error messages can be chosen by whoever named a user —
+// and writes numbers and times as they are.
 func (c *csvWriter) write(r record) error {
 	if err := c.header(); err != nil {
 		return err
 	}
-	return c.line(byColumn(c.columns, r, plainValue))
+	b := c.buf[:0]
+	for i, v := range byColumnValues(c.columns, r) {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		switch v.(type) {
+		case string, []string:
+			b = appendCSVField(b, plainValue(v))
+		default:
+			b = appendCSVPlain(b, plainValue(v))
+		}
+	}
+	return c.end(b)
+}
+
+func (c *csvWriter) end(b []byte) error {
+	b = append(b, '\n')
+	c.buf = b
+	_, err := c.w.Write(b)
+	return err
 }
 
 // flush writes the header even for an empty result, so a script sees the
@@ -171,16 +186,23 @@ func (t *tableWriter) flush() error {
 // byColumn lays r out in the order of columns, so every row has every
 // column even when a record (say, a user not found) has fewer fields.
 func byColumn(columns []string, r record, render func(any) string) []string {
-	out := make([]string, len(columns))
+	values := byColumnValues(columns, r)
+	out := make([]string, len(values))
+	for i, v := range values {
+		out[i] = render(v)
+	}
+	return out
+}
+
+func byColumnValues(columns []string, r record) []any {
+	out := make([]any, len(columns))
 	for i, c := range columns {
-		var v any
 		for _, f := range r {
 			if f.key == c {
-				v = f.value
+				out[i] = f.value
 				break
 			}
 		}
-		out[i] = render(v)
 	}
 	return out
 }

@@ -1,9 +1,12 @@
 package commands
 
 import (
+	"errors"
 	"fmt"
 	"os"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 	"gorm.io/gorm"
@@ -68,58 +71,188 @@ func (r *runner) typed(name string) bool {
 	return false
 }
 
+// settingChecks validate the global settings one by one, in the order
+// settings reports them. Each returns the problem phrased for the flag;
+// badSetting says where the value came from.
+var settingChecks = []struct {
+	name  string
+	check func(r *runner, c *cli.Context) error
+}{
+	{flagOutput, func(r *runner, c *cli.Context) error {
+		_, err := parseFormat(r.stringFlag(c, flagOutput, formatTable))
+		return err
+	}},
+	{flagTablePrefix, func(r *runner, c *cli.Context) error {
+		_, err := models.TablesWithPrefix(r.stringFlag(c, flagTablePrefix, models.DefaultTablePrefix))
+		return err
+	}},
+	{flagUsersTable, func(r *runner, c *cli.Context) error {
+		u := models.DefaultUsersTable
+		u.Table = r.stringFlag(c, flagUsersTable, u.Table)
+		return u.Validate()
+	}},
+	{flagIDColumn, func(r *runner, c *cli.Context) error {
+		u := models.DefaultUsersTable
+		u.IDColumn = r.stringFlag(c, flagIDColumn, u.IDColumn)
+		return u.Validate()
+	}},
+	{flagLoginColumn, func(r *runner, c *cli.Context) error {
+		u := models.DefaultUsersTable
+		u.LoginColumn = r.stringFlag(c, flagLoginColumn, u.LoginColumn)
+		return u.Validate()
+	}},
+	{flagEmailColumn, func(r *runner, c *cli.Context) error {
+		u := models.DefaultUsersTable
+		u.EmailColumn = c.String(flagEmailColumn)
+		return u.Validate()
+	}},
+	{flagMaxFailures, func(r *runner, c *cli.Context) error {
+		if c.Int(flagMaxFailures) < 1 {
+			return fmt.Errorf("--%s must be at least 1", flagMaxFailures)
+		}
+		return nil
+	}},
+	{flagLockout, func(r *runner, c *cli.Context) error {
+		if c.Duration(flagLockout) <= 0 {
+			return fmt.Errorf("--%s must be positive", flagLockout)
+		}
+		return nil
+	}},
+	{flagSkew, func(r *runner, c *cli.Context) error {
+		if s := c.Int(flagSkew); s < 0 || s > 10 {
+			return fmt.Errorf("--%s must be 0 to 10 time steps", flagSkew)
+		}
+		return nil
+	}},
+	{flagBackupCount, func(r *runner, c *cli.Context) error {
+		if n := c.Int(flagBackupCount); n < 1 || n > 100 {
+			return fmt.Errorf("--%s must be 1 to 100", flagBackupCount)
+		}
+		return nil
+	}},
+	{flagIssuer, func(r *runner, c *cli.Context) error {
+		if strings.TrimSpace(r.stringFlag(c, flagIssuer, "totpadm")) == "" {
+			// Apps show the issuer to tell accounts apart, and without one a
+			// label like "id:42" would read back as issuer "id".
+			return fmt.Errorf("--%s must not be empty: authenticator apps show it above the account", flagIssuer)
+		}
+		return nil
+	}},
+	{flagAlgorithm, func(r *runner, c *cli.Context) error {
+		p := models.DefaultParams
+		p.Algorithm = strings.ToUpper(r.stringFlag(c, flagAlgorithm, p.Algorithm))
+		return p.Validate()
+	}},
+	{flagDigits, func(r *runner, c *cli.Context) error {
+		p := models.DefaultParams
+		p.Digits = c.Int(flagDigits)
+		return p.Validate()
+	}},
+	{flagPeriod, func(r *runner, c *cli.Context) error {
+		p := models.DefaultParams
+		p.Period = c.Int(flagPeriod)
+		return p.Validate()
+	}},
+	{flagBusyTimeout, func(r *runner, c *cli.Context) error {
+		// SQLite counts the busy timeout in whole milliseconds, and
+		// config.Open takes anything else as "use the default": refuse
+		// what would not be in force as written.
+		if c.Duration(flagBusyTimeout) < time.Millisecond {
+			return fmt.Errorf("--%s must be at least 1ms, got %s", flagBusyTimeout, c.Duration(flagBusyTimeout))
+		}
+		return nil
+	}},
+}
+
+// busyTimeout is the SQLite busy timeout in force: what settings accepted,
+// in the whole milliseconds SQLite counts.
+func busyTimeout(c *cli.Context) time.Duration {
+	return c.Duration(flagBusyTimeout).Truncate(time.Millisecond)
+}
+
+// badSetting classifies an unusable setting by where its value came from.
+// Typed as a flag it is a usage error (exit 2), reported as it always was;
+// from the environment or the configuration file it is a configuration
+// error (exit 5) that names the variable or the file, since the person at
+// the keyboard did not type it and a fix goes there. A --db value is never
+// repeated: it may hold a password.
+func (r *runner) badSetting(c *cli.Context, name string, err error) error {
+	var flag cli.Flag
+	for _, f := range c.App.Flags {
+		if f.Names()[0] == name {
+			flag = f
+		}
+	}
+	source := "flag"
+	if flag != nil {
+		source = r.sourceOf(c, flag)
+	}
+	msg := err.Error()
+	switch {
+	case strings.HasPrefix(source, "env "):
+		variable := strings.TrimPrefix(source, "env ")
+		where := variable
+		if v, _ := lookupEnv(variable); name != flagDB {
+			where += "=" + v
+		}
+		return fmt.Errorf("%w: %s: %s", ErrConfig, where, msg)
+	case strings.HasPrefix(source, "file "):
+		where := fmt.Sprintf("config file %s: %s", strings.TrimPrefix(source, "file "), name)
+		if name != flagDB {
+			v := c.Value(name)
+			if s, ok := v.(string); ok {
+				where += " = " + strconv.Quote(s)
+			} else {
+				where += " = " + plainValue(v)
+			}
+		}
+		return fmt.Errorf("%w: %s: %s", ErrConfig, where, msg)
+	}
+	var usage usageError
+	if errors.As(err, &usage) {
+		return err
+	}
+	return usageError{err}
+}
+
+// settingProblem is the first setting settings would refuse, or nil.
+func (r *runner) settingProblem(c *cli.Context) error {
+	for _, s := range settingChecks {
+		if err := s.check(r, c); err != nil {
+			return r.badSetting(c, s.name, err)
+		}
+	}
+	return nil
+}
+
 func (r *runner) settings(c *cli.Context) (settings, error) {
-	format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable))
-	if err != nil {
+	if err := r.settingProblem(c); err != nil {
 		return settings{}, err
 	}
-	tables, err := models.TablesWithPrefix(r.stringFlag(c, flagTablePrefix, models.DefaultTablePrefix))
-	if err != nil {
-		return settings{}, usageError{err}
-	}
+	format, _ := parseFormat(r.stringFlag(c, flagOutput, formatTable))
+	tables, _ := models.TablesWithPrefix(r.stringFlag(c, flagTablePrefix, models.DefaultTablePrefix))
 	users := models.UsersTable{
 		Table:       r.stringFlag(c, flagUsersTable, models.DefaultUsersTable.Table),
 		IDColumn:    r.stringFlag(c, flagIDColumn, models.DefaultUsersTable.IDColumn),
 		LoginColumn: r.stringFlag(c, flagLoginColumn, models.DefaultUsersTable.LoginColumn),
 		EmailColumn: c.String(flagEmailColumn),
 	}
-	if err := users.Validate(); err != nil {
+	if err := users.Validate(); err != nil { // each column was checked alone
 		return settings{}, usageError{err}
 	}
 	actor := c.String(flagActor)
 	if actor == "" {
 		actor = r.defaultActor()
 	}
-	if c.Int(flagMaxFailures) < 1 {
-		return settings{}, usagef("--%s must be at least 1", flagMaxFailures)
-	}
-	if c.Duration(flagLockout) <= 0 {
-		return settings{}, usagef("--%s must be positive", flagLockout)
-	}
-	if s := c.Int(flagSkew); s < 0 || s > 10 {
-		return settings{}, usagef("--%s must be 0 to 10 time steps", flagSkew)
-	}
-	if n := c.Int(flagBackupCount); n < 1 || n > 100 {
-		return settings{}, usagef("--%s must be 1 to 100", flagBackupCount)
-	}
-	issuer := r.stringFlag(c, flagIssuer, "totpadm")
-	if strings.TrimSpace(issuer) == "" {
-		// Apps show the issuer to tell accounts apart, and without one a
-		// label like "id:42" would read back as issuer "id".
-		return settings{}, usagef("--%s must not be empty: authenticator apps show it above the account", flagIssuer)
-	}
 	params := models.Params{
 		Algorithm: strings.ToUpper(r.stringFlag(c, flagAlgorithm, models.DefaultParams.Algorithm)),
 		Digits:    c.Int(flagDigits),
 		Period:    c.Int(flagPeriod),
 	}
-	if err := params.Validate(); err != nil {
-		return settings{}, usageError{err}
-	}
 	cfg := models.Config{
 		Tables:          tables,
 		Users:           users,
-		Issuer:          issuer,
+		Issuer:          r.stringFlag(c, flagIssuer, "totpadm"),
 		Params:          params,
 		Skew:            c.Int(flagSkew),
 		MaxFailures:     c.Int(flagMaxFailures),
@@ -181,7 +314,7 @@ func (r *runner) connect(c *cli.Context, tables models.Tables, users *models.Use
 	if !usesDemoDatabase(c) {
 		t, err := config.ParseTarget(c.String(flagDB))
 		if err != nil {
-			return nil, "", usageError{err}
+			return nil, "", r.badSetting(c, flagDB, err)
 		}
 		target = t
 	} else {
@@ -204,7 +337,7 @@ func (r *runner) connect(c *cli.Context, tables models.Tables, users *models.Use
 	if p := target.Password(); p != "" {
 		r.secrets = append(r.secrets, p)
 	}
-	db, err := config.Open(c.Context, target, config.OpenOptions{BusyTimeout: c.Duration(flagBusyTimeout)})
+	db, err := config.Open(c.Context, target, config.OpenOptions{BusyTimeout: busyTimeout(c)})
 	if err != nil {
 		return nil, "", err
 	}

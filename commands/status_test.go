@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/totpadm/totpadm/internal/testutil"
 )
@@ -498,7 +499,7 @@ func TestStatusEmptyResult(t *testing.T) {
 func TestStatusFromFile(t *testing.T) {
 	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
 		statusEnrollAt(t, db, "bob", statusT0)
-		res := testutil.Run(t, testutil.Options{Stdin: "# support queue\n\nid:2\n  carol  \n", Now: func() time.Time { return statusT0 }},
+		res := testutil.Run(t, testutil.Options{Stdin: "# support queue\n\nid:2\ncarol\r\n", Now: func() time.Time { return statusT0 }},
 			db.Args("-o", "json", "status", "--from-file", "-")...)
 		if res.Code != 0 || res.Stderr != "" {
 			t.Fatalf("exit %d, stderr %q", res.Code, res.Stderr)
@@ -541,6 +542,51 @@ func TestStatusTerminalEscapesInLogins(t *testing.T) {
 		one := statusRunAt(t, statusT0, db.Args("status", evil)...)
 		if one.Code != 0 || strings.ContainsAny(one.Stdout, "\x1b\x07") || !strings.Contains(one.Stdout, "mallory") {
 			t.Errorf("status <evil login>: exit %d, %q", one.Code, one.Stdout)
+		}
+	})
+}
+
+// Every text cell of status -o csv that a spreadsheet would evaluate (=, +,
+// -, @, TAB, CR first, and ' itself) starts with a ', on the fast path
+// (every user) and for named users alike; numbers and times are left as
+// they are. Invalid UTF-8 (SQLite can hold it) becomes U+FFFD, so the file
+// stays readable as UTF-8; the id names the user.
+func TestStatusCSVSafeForSpreadsheets(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		rows := []struct{ login, email, wantLogin, wantEmail string }{
+			{"=1+2", "+cmd@example.com", "'=1+2", "'+cmd@example.com"},
+			{"@SUM(A1)", "-x@example.com", "'@SUM(A1)", "'-x@example.com"},
+			{"\t=tab", "=HYPERLINK(\"http://x\")", "'\t=tab", "'=HYPERLINK(\"http://x\")"},
+			{"\r=cr", "'quoted", "'\r=cr", "''quoted"},
+			{"plain=fine", "ok@example.com", "plain=fine", "ok@example.com"},
+		}
+		if db.Backend == "sqlite" {
+			rows = append(rows, struct{ login, email, wantLogin, wantEmail string }{"bad\xff\xfe", "=\xff", "bad\ufffd\ufffd", "'=\ufffd"})
+		}
+		for i, r := range rows {
+			db.Exec(t, "INSERT INTO users (id, username, email) VALUES (?, ?, ?)", 10+i, r.login, r.email)
+		}
+		for _, args := range [][]string{{"status"}, {"status", "id:10", "id:11", "id:12", "id:13", "id:14"}} {
+			res := statusRunAt(t, statusT0, db.Args(append([]string{"-o", "csv", "--user-email-column", "email"}, args...)...)...)
+			if res.Code != 0 || !utf8.ValidString(res.Stdout) {
+				t.Fatalf("%v: exit %d, valid UTF-8 %v: %q", args, res.Code, utf8.ValidString(res.Stdout), res.Stdout)
+			}
+			byID := map[string][]string{}
+			for _, rec := range statusCSV(t, res.Stdout)[1:] {
+				byID[rec[0]] = rec
+			}
+			for i, r := range rows {
+				rec, ok := byID[fmt.Sprint(10+i)]
+				if !ok {
+					if len(args) == 1 {
+						t.Errorf("%v: no row for id %d", args, 10+i)
+					}
+					continue
+				}
+				if rec[1] != r.wantLogin || rec[2] != r.wantEmail || rec[3] != "disabled" || rec[4] != "0" {
+					t.Errorf("%v: id %d reads %q, want login %q email %q", args, 10+i, rec, r.wantLogin, r.wantEmail)
+				}
+			}
 		}
 	})
 }

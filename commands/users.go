@@ -1,7 +1,7 @@
 package commands
 
 import (
-	"bufio"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -16,7 +16,7 @@ import (
 const flagFromFile = "from-file"
 
 func fromFileFlag() cli.Flag {
-	return &cli.StringFlag{Name: flagFromFile, Usage: "read users from `FILE` (- for stdin): one login or id:N a line; # comments and blank lines ignored"}
+	return &cli.StringFlag{Name: flagFromFile, Usage: "read users from `FILE` (- for stdin): one login or id:N a line, exactly as written (only the line end is dropped, no spaces); lines starting with # and blank lines ignored"}
 }
 
 // userRefs collects the USER… arguments and the --from-file lines. Every
@@ -57,16 +57,38 @@ func (r *runner) readUserFile(path string) ([]string, error) {
 	return out, nil
 }
 
-// listLine is one meaningful line of a list file, with its line number.
+// listLine is one meaningful line of a list file: its number, its text
+// without the line terminator, and where it starts in the file's content.
 type listLine struct {
 	n    int
 	text string
+	off  int
 }
 
-// readListFile reads a file of one item a line (- is stdin), trimmed, with
-// blank lines and the lines isComment picks left out: the format of
-// --from-file and of import. what names the input in messages.
+// maxListLine bounds one line of a list file; no login or URI is longer.
+const maxListLine = 64 << 10
+
+// readListFile reads a file of one item a line (- is stdin), with blank
+// lines and the lines isComment picks left out: the format of --from-file
+// and of import. what names the input in messages.
+//
+// A line is taken exactly as written: only its terminator (LF, and one CR
+// before it) and a UTF-8 byte-order mark at the very start of the file are
+// dropped. Nothing else is trimmed, because a login may begin or end with
+// a space, and " alice" must never quietly become alice. A line that is
+// empty or only whitespace is skipped: no login is only whitespace.
 func (r *runner) readListFile(path, what string, isComment func(string) bool) ([]listLine, error) {
+	data, err := r.readListInput(path, what)
+	if err != nil {
+		return nil, err
+	}
+	return splitList(data, path, what, isComment)
+}
+
+// readListInput reads a whole list file, or stdin for -, without the
+// UTF-8 byte-order mark Windows editors start a file with: it is not part
+// of the first login.
+func (r *runner) readListInput(path, what string) ([]byte, error) {
 	var in io.Reader = r.streams.In
 	if path != "-" {
 		f, err := os.Open(path)
@@ -76,27 +98,29 @@ func (r *runner) readListFile(path, what string, isComment func(string) bool) ([
 		defer f.Close()
 		in = f
 	}
-	var lines []listLine
-	sc := bufio.NewScanner(in)
-	sc.Buffer(make([]byte, 64<<10), 64<<10)
-	for n := 1; sc.Scan(); n++ {
-		line := sc.Text()
-		if n == 1 {
-			// Windows editors start a UTF-8 file with a byte-order mark;
-			// it is not part of the first login.
-			line = strings.TrimPrefix(line, "\ufeff")
-		}
-		text := strings.TrimSpace(line)
-		if text == "" || isComment(text) {
-			continue
-		}
-		lines = append(lines, listLine{n: n, text: text})
-	}
-	if err := sc.Err(); err != nil {
-		if errors.Is(err, bufio.ErrTooLong) {
-			return nil, usagef("%s %s: a line is longer than 64 KiB", what, path)
-		}
+	data, err := io.ReadAll(in)
+	if err != nil {
 		return nil, fmt.Errorf("%s: read %s: %w", what, path, err)
+	}
+	return bytes.TrimPrefix(data, []byte("\ufeff")), nil
+}
+
+// splitList applies readListFile's line rule to data.
+func splitList(data []byte, path, what string, isComment func(string) bool) ([]listLine, error) {
+	var lines []listLine
+	for n, off := 1, 0; off < len(data); n++ {
+		line, next := data[off:], len(data)
+		if i := bytes.IndexByte(line, '\n'); i >= 0 {
+			line, next = bytes.TrimSuffix(line[:i], []byte("\r")), off+i+1
+		}
+		if len(line) > maxListLine {
+			return nil, usagef("%s %s: line %d is longer than 64 KiB", what, path, n)
+		}
+		text := string(line)
+		if strings.TrimSpace(text) != "" && !isComment(text) {
+			lines = append(lines, listLine{n: n, text: text, off: off})
+		}
+		off = next
 	}
 	return lines, nil
 }
@@ -169,6 +193,5 @@ func statusOf(err error) string {
 	return "error"
 }
 
-// isHashComment: a line of a user list whose first character is # is a
-// comment.
+// isHashComment: a line of a user list whose first byte is # is a comment.
 func isHashComment(text string) bool { return strings.HasPrefix(text, "#") }

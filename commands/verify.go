@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"strings"
+	"time"
 
 	"github.com/urfave/cli/v2"
 
@@ -27,7 +28,8 @@ log records that the diagnosis ran and what it found (never the code).
 
 Exit status: 0 accepted, 1 rejected (wrong, already used, or locked),
 2 malformed, 3 unknown user or not enrolled. With --diagnose: 0 when the code
-would be accepted now, 1 otherwise.
+would be accepted now, 1 otherwise (also when it matches but the user is locked
+out, or its time step was already used).
 
 Examples:
    totpadm verify alice 123456
@@ -119,43 +121,74 @@ func (r *runner) diagnose(c *cli.Context, sess *session, ref models.UserRef, use
 	if sess.format == formatTable {
 		fmt.Fprintln(r.streams.Out, terminalSafe(verdict))
 	} else {
-		rw := newRecordWriter(sess.format, r.streams.Out, []string{"user", "login", "id", "found", "offset_steps", "offset_seconds", "accepted_now", "already_used", "verdict"})
+		rw := newRecordWriter(sess.format, r.streams.Out, []string{"user", "login", "id", "found", "offset_steps", "offset_seconds", "accepted_now", "already_used", "locked", "locked_until", "verdict"})
+		var lockedUntil *time.Time
+		if d.Locked {
+			lockedUntil = &d.LockedUntil
+		}
 		rw.write(record{
 			{"user", ref.String()}, {"login", user.Login}, {"id", user.ID}, {"found", d.Found},
 			{"offset_steps", d.OffsetSteps}, {"offset_seconds", int64(d.Offset.Seconds())},
-			{"accepted_now", d.Accepted && !d.Used}, {"already_used", d.Used}, {"verdict", verdict},
+			{"accepted_now", d.AcceptedNow()}, {"already_used", d.Used},
+			{"locked", d.Locked}, {"locked_until", lockedUntil}, {"verdict", verdict},
 		})
 		if err := rw.flush(); err != nil {
 			return err
 		}
 	}
-	if !d.Found || !d.Accepted || d.Used {
-		return exitStatus{ExitRejected}
+	if !d.AcceptedNow() {
+		return exitStatus{ExitRejected} // as verify itself would end
 	}
 	return nil
 }
 
+// diagnosisSentence is the verdict: what was found, then what to do, each
+// only what is true. A step already used is not fixed by waiting when the
+// phone's clock is outside the window: its next codes are refused too.
 func diagnosisSentence(u models.User, d models.Diagnosis) string {
-	if !d.Found {
-		return fmt.Sprintf("%s: no code within ±%d minutes matches: the phone holds a different secret (re-enroll with --force) or its clock is off by more than that.", u, int(models.DiagnoseWindow.Minutes()))
+	var finding, advice string
+	clock := clockSentence(d)
+	switch {
+	case !d.Found:
+		finding = fmt.Sprintf("no code within ±%d minutes matches: the phone holds a different secret (re-enroll with --force) or its clock is off by more than that", int(models.DiagnoseWindow.Minutes()))
+	case d.Used && d.Accepted:
+		finding = "the code matches, but that time step was already used (each is accepted once); " + clock
+		advice = "Wait for the next code."
+	case d.Used:
+		finding = "the code matches a time step already used (an earlier login used it or a later one), and " + clock + ", outside the accepted window"
+		advice = "Have the user fix the phone's clock (set the time automatically), then use the next code."
+	case d.Accepted && d.Locked:
+		finding = "the code matches and is inside the accepted window; " + clock
+	case d.Accepted:
+		finding = "the code matches and would be accepted now; " + clock
+	default:
+		finding = "the code matches but is outside the accepted window; " + clock
+		advice = "Have the user set the phone's time automatically."
 	}
+	if d.Locked {
+		finding += fmt.Sprintf("; but 2FA is locked until %s after too many failed codes, so it would be refused now", d.LockedUntil.UTC().Format(time.RFC3339))
+		lock := fmt.Sprintf("`totpadm unlock %s` ends the lockout.", u)
+		if advice != "" {
+			advice += " " + lock
+		} else {
+			advice = lock
+		}
+	}
+	if advice == "" {
+		return fmt.Sprintf("%s: %s.", u, finding)
+	}
+	return fmt.Sprintf("%s: %s. %s", u, finding, advice)
+}
+
+func clockSentence(d models.Diagnosis) string {
 	secs := int64(d.Offset.Seconds())
-	var clock string
 	switch {
 	case d.OffsetSteps == 0:
-		clock = "the phone's clock is right"
+		return "the phone's clock is right"
 	case secs < 0:
-		clock = fmt.Sprintf("the phone's clock is about %d s slow (%s)", -secs, steps(-d.OffsetSteps, d.Period))
-	default:
-		clock = fmt.Sprintf("the phone's clock is about %d s fast (%s)", secs, steps(d.OffsetSteps, d.Period))
+		return fmt.Sprintf("the phone's clock is about %d s slow (%s)", -secs, steps(-d.OffsetSteps, d.Period))
 	}
-	switch {
-	case d.Used:
-		return fmt.Sprintf("%s: the code matches, but that time step was already used; %s. Wait for the next code.", u, clock)
-	case d.Accepted:
-		return fmt.Sprintf("%s: the code matches and would be accepted now; %s.", u, clock)
-	}
-	return fmt.Sprintf("%s: the code matches but is outside the accepted window; %s. Have the user set the phone's time automatically.", u, clock)
+	return fmt.Sprintf("the phone's clock is about %d s fast (%s)", secs, steps(d.OffsetSteps, d.Period))
 }
 
 func steps(n int64, period int) string {

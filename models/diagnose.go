@@ -24,9 +24,16 @@ type Diagnosis struct {
 	// Accepted: within the verify window right now.
 	Accepted bool
 	// Used: that time step was already accepted once (a replay).
-	Used   bool
-	Period int
+	Used bool
+	// Locked: the user's 2FA is locked out right now, so Verify refuses
+	// every code, this one too, until LockedUntil.
+	Locked      bool
+	LockedUntil time.Time
+	Period      int
 }
+
+// AcceptedNow reports whether Verify would accept the code right now.
+func (d Diagnosis) AcceptedNow() bool { return d.Found && d.Accepted && !d.Used && !d.Locked }
 
 // Diagnose looks for code within ±DiagnoseWindow of now, to tell a support
 // engineer whether a "wrong" code is really a clock problem. Nothing is
@@ -54,6 +61,13 @@ func (s *Service) Diagnose(ctx context.Context, db *gorm.DB, user User, code str
 
 // outcome is the audit log's summary of a diagnosis; never the code.
 func (d Diagnosis) outcome() string {
+	if d.Locked {
+		return d.unlockedOutcome() + ", locked"
+	}
+	return d.unlockedOutcome()
+}
+
+func (d Diagnosis) unlockedOutcome() string {
 	switch {
 	case !d.Found:
 		return fmt.Sprintf("no match within ±%d minutes", int(DiagnoseWindow.Minutes()))
@@ -96,18 +110,23 @@ func (s *Service) diagnose(sess session, user User, code string) (Diagnosis, err
 	if err != nil {
 		return Diagnosis{}, fmt.Errorf("diagnose %s: %w", user, err)
 	}
-	window := int(DiagnoseWindow / (time.Duration(p.Period) * time.Second))
-	step, ok, err := matchStep(secret, code, s.now(), window, p)
-	if err != nil || !ok {
-		return Diagnosis{Period: p.Period}, err
+	// A lockout refuses every code, so a diagnosis that ignored it would
+	// call a code acceptable that Verify is about to refuse.
+	now := s.now()
+	d := Diagnosis{Period: p.Period}
+	if cred.LockedUntil != nil && now.Before(*cred.LockedUntil) {
+		d.Locked, d.LockedUntil = true, *cred.LockedUntil
 	}
-	offset := step - p.Step(s.now())
-	return Diagnosis{
-		Found:       true,
-		OffsetSteps: offset,
-		Offset:      time.Duration(offset*int64(p.Period)) * time.Second,
-		Accepted:    offset >= -int64(s.cfg.Skew) && offset <= int64(s.cfg.Skew),
-		Used:        step <= cred.LastStep,
-		Period:      p.Period,
-	}, nil
+	window := int(DiagnoseWindow / (time.Duration(p.Period) * time.Second))
+	step, ok, err := matchStep(secret, code, now, window, p)
+	if err != nil || !ok {
+		return d, err
+	}
+	offset := step - p.Step(now)
+	d.Found = true
+	d.OffsetSteps = offset
+	d.Offset = time.Duration(offset*int64(p.Period)) * time.Second
+	d.Accepted = offset >= -int64(s.cfg.Skew) && offset <= int64(s.cfg.Skew)
+	d.Used = step <= cred.LastStep
+	return d, nil
 }

@@ -40,8 +40,15 @@ const MinSecretSize = 16
 // split (so an issuer holding a ':' stays whole); otherwise the label splits
 // at its first ':'. A label issuer that differs from the issuer parameter is
 // refused: the label would then name a different account than intended.
+//
+// The account is returned exactly as the label spells it, byte for byte:
+// not trimmed, case-folded or normalised, since it names a login and
+// " admin" is not admin. (The Key URI format allows spaces after the
+// colon; they are kept, and such a label names a login that begins with
+// spaces.) Only an empty account is refused. raw itself is not trimmed
+// either.
 func ParseKeyURI(raw string) (KeyURIContents, error) {
-	u, err := url.Parse(strings.TrimSpace(raw))
+	u, err := url.Parse(raw)
 	if err != nil {
 		return KeyURIContents{}, fmt.Errorf("%w: not a URI", ErrInvalidURI)
 	}
@@ -69,7 +76,6 @@ func ParseKeyURI(raw string) (KeyURIContents, error) {
 		}
 		c.Issuer = param
 	}
-	c.Account = strings.TrimSpace(c.Account)
 	if c.Account == "" {
 		return KeyURIContents{}, fmt.Errorf("%w: no account name in the label", ErrInvalidURI)
 	}
