@@ -1,11 +1,13 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 	"strings"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/totpadm/totpadm/commands/peruser"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -27,30 +29,17 @@ Examples:
 }
 
 func (r *runner) backupCodes(c *cli.Context) error {
-	refs, err := r.userRefs(c, c.Args().Slice())
-	if err != nil {
-		return err
-	}
-	sess, err := r.open(c, keyNone)
-	if err != nil {
-		return err
-	}
-	defer sess.close()
-
-	res, err := r.resolve(c, sess, refs)
-	if err != nil {
-		return err
-	}
-	out := r.inOrder(r.newReporter(sess.format, "backup_codes"), res, "backup-codes")
-	err = sess.svc.RegenerateMany(c.Context, sess.db, res.foundUsers(), models.BulkOptions{}, func(j int, codes []string, err error) {
-		i := res.found[j]
-		o := outcome{ref: refs[i], user: res.users[i], status: "regenerated", err: err}
-		if err != nil {
-			o.status = statusOf(err)
-		}
-		o.extra = record{{"backup_codes", codes}}
-		out.put(i, o, fmt.Sprintf("%s: new backup codes (the old ones no longer work); each works once, shown only now:\n  %s\n",
-			terminalSafe(o.user.String()), strings.Join(codes, "\n  ")))
-	})
-	return out.end(err)
+	return r.runPerUser(c, perUser{verb: "backup-codes", key: keyNone, columns: []string{"backup_codes"}, spec: func(sess *session) peruser.Spec {
+		return peruser.Spec{Verb: "backup-codes", Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
+			return sess.svc.RegenerateMany(ctx, sess.db, users, models.BulkOptions{}, func(j int, codes []string, err error) {
+				res := peruser.Result{Outcome: OutcomeRegenerated, Err: err, Extra: record{{"backup_codes", codes}}}
+				if err != nil {
+					res.Outcome = statusOf(err)
+				}
+				res.Human = fmt.Sprintf("%s: new backup codes (the old ones no longer work); each works once, shown only now:\n  %s\n",
+					terminalSafe(users[j].String()), strings.Join(codes, "\n  "))
+				report(j, res)
+			})
+		}}
+	}})
 }

@@ -1,124 +1,88 @@
 package commands
 
 import (
-	"context"
-	"errors"
-	"fmt"
-
 	"github.com/urfave/cli/v2"
 
+	"github.com/totpadm/totpadm/commands/peruser"
 	"github.com/totpadm/totpadm/models"
 )
 
-// resolved is the users a multi-user command acts on: refs looked up in
-// batches, with the index of every ref that matched somebody.
-type resolved struct {
-	refs  []models.UserRef
-	users []models.User
-	found []int // indexes into refs/users of the refs that matched
-	errs  []error
+// perUser declares a command that acts on each of USER… and --from-file:
+// what key it needs, its result columns, and the engine spec that does its
+// work. runPerUser does the rest: reading and resolving the users,
+// ordering, the tally and exit code, progress.
+type perUser struct {
+	verb    string
+	key     keyUse
+	columns []string // result columns after the common ones
+	dryRun  bool     // run the spec's DryRun instead of Apply
+	// before, if set, runs once the database is open and before any user is
+	// resolved; false ends the run without a change (a declined prompt).
+	before func(sess *session, refs []models.UserRef) (bool, error)
+	spec   func(sess *session) peruser.Spec
 }
 
-func (r *runner) resolve(c *cli.Context, sess *session, refs []models.UserRef) (*resolved, error) {
-	users, errs, err := sess.svc.LookupUsers(c.Context, sess.db, refs)
+func (r *runner) runPerUser(c *cli.Context, p perUser) error {
+	refs, err := r.userRefs(c, c.Args().Slice())
 	if err != nil {
-		return nil, err
+		return err
 	}
-	res := &resolved{refs: refs, users: users, errs: errs}
-	for i, err := range errs {
-		if err == nil {
-			res.found = append(res.found, i)
+	sess, err := r.open(c, p.key)
+	if err != nil {
+		return err
+	}
+	defer sess.close()
+	if p.before != nil {
+		if proceed, err := p.before(sess, refs); err != nil || !proceed {
+			return err
 		}
 	}
-	return res, nil
+	out := r.newResults(sess.format, len(refs), p.verb, p.columns...)
+	err = peruser.Run(c.Context, sess.db, sess.svc.LookupUsers, statusOf, refs, p.spec(sess), p.dryRun, out, out.progress)
+	return out.end(err)
 }
 
-// foundUsers are the users that matched, in input order.
-func (res *resolved) foundUsers() []models.User {
-	out := make([]models.User, len(res.found))
-	for j, i := range res.found {
-		out[j] = res.users[i]
-	}
-	return out
-}
-
-// inOrder prints per-user results in input order although they settle
-// batch by batch, and drives the progress bar.
-type inOrder struct {
+// results prints per-user results as the engine hands them over, in input
+// order, and drives the progress bar.
+type results struct {
 	rep      *reporter
-	ready    map[int]pendingResult
-	next     int
-	total    int
 	progress *progress
 }
 
-type pendingResult struct {
-	o     outcome
-	human string
+// newResults makes the reporter before the progress bar: the bar routes
+// the runner's streams through its terminal writers from then on, and the
+// reporter's record writer must keep the stream it erases the bar for
+// itself (see print).
+func (r *runner) newResults(format string, total int, verb string, columns ...string) *results {
+	rep := r.newReporter(format, columns...)
+	return &results{rep: rep, progress: r.newProgress(total, verb)}
 }
 
-func (r *runner) inOrder(rep *reporter, res *resolved, verb string) *inOrder {
-	out := newInOrder(r, rep, len(res.refs), verb)
-	for i, err := range res.errs {
-		if err != nil {
-			out.put(i, outcome{ref: res.refs[i], status: statusOf(err), err: fmt.Errorf("%s %s: %w", verb, res.refs[i], err)}, "")
-		}
-	}
-	return out
-}
-
-func (o *inOrder) put(i int, out outcome, human string) {
-	o.ready[i] = pendingResult{out, human}
-	for {
-		p, ok := o.ready[o.next]
-		if !ok {
-			return
-		}
-		delete(o.ready, o.next)
-		o.print(p)
-		o.next++
-	}
-}
-
-// print reports one result and counts it on the progress bar. Lines for
-// the bar's terminal erase the bar on their way (see terminalWriter),
-// except JSON and CSV records, which stdout gets through a buffer: when
-// stdout is that terminal, the bar is erased before each record and the
-// record flushed, so that no frame lands in the middle of a line.
-func (o *inOrder) print(p pendingResult) {
+// Print reports one result. Lines for the bar's terminal erase the bar on
+// their way (see terminalWriter), except JSON and CSV records, which
+// stdout gets through a buffer: when stdout is that terminal, the bar is
+// erased before each record and the record flushed, so that no frame
+// lands in the middle of a line.
+func (o *results) Print(res peruser.Result) {
+	extra, _ := res.Extra.(record)
 	buffered := o.progress.onStdout && o.rep.rw != nil
 	o.progress.hold(buffered)
-	o.rep.report(p.o, p.human)
+	o.rep.report(outcome{ref: res.Ref, user: res.User, status: res.Outcome, err: res.Err, extra: extra}, res.Human)
 	if buffered {
-		o.rep.rw.flush() // a failed write sticks: finish reports it
+		o.rep.rw.flush() // a failed write sticks: end reports it
 	}
 	o.progress.release()
-	o.progress.add()
 }
 
-func newInOrder(r *runner, rep *reporter, total int, verb string) *inOrder {
-	return &inOrder{rep: rep, ready: map[int]pendingResult{}, total: total, progress: r.newProgress(total, verb)}
-}
-
-func (o *inOrder) finish() error {
-	o.progress.finish()
-	return o.rep.finish()
-}
-
-// end closes a bulk run. What was reported is always flushed — on an
+// end closes the run. What was reported is always flushed — on an
 // interrupted run too, since those lines may hold secrets and backup
-// codes of users already saved — and a run that stopped early says how
-// far it got.
-func (o *inOrder) end(runErr error) error {
-	err := o.finish()
-	if runErr == nil {
-		return err
+// codes of users already saved — and runErr (already the engine's "stopped
+// after …" sentence) wins over the tally.
+func (o *results) end(runErr error) error {
+	o.progress.finish()
+	err := o.rep.finish()
+	if runErr != nil {
+		return runErr
 	}
-	if errors.Is(runErr, context.Canceled) {
-		runErr = errInterrupted
-	}
-	return fmt.Errorf("stopped after %d of %d users, the rest unchanged; run it again to finish: %w", o.next, o.total, runErr)
+	return err
 }
-
-// errInterrupted replaces "context canceled" in messages.
-var errInterrupted = errors.New("interrupted")

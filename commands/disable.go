@@ -9,6 +9,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/totpadm/totpadm/commands/peruser"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -43,72 +44,70 @@ func (r *runner) disable(c *cli.Context) error {
 		return usagef("disable: --reason is required (it is recorded in the audit log)")
 	}
 	dryRun, yes := c.Bool("dry-run"), c.Bool("yes")
-	refs, err := r.userRefs(c, c.Args().Slice())
-	if err != nil {
-		return err
-	}
 	if !dryRun && !yes && !r.streams.Interactive {
 		return usagef("disable: not on a terminal, so totpadm cannot ask for confirmation: pass --yes (or --dry-run to preview)")
 	}
 	if !dryRun && !yes && c.String(flagFromFile) == "-" {
 		return usagef("disable: users come from stdin, so totpadm cannot ask for confirmation there: pass --yes")
 	}
-	sess, err := r.open(c, keyNone)
-	if err != nil {
-		return err
-	}
-	defer sess.close()
-
+	p := perUser{verb: "disable", key: keyNone, dryRun: dryRun, spec: func(sess *session) peruser.Spec {
+		return peruser.Spec{
+			Verb: "disable",
+			Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
+				return sess.svc.DisableMany(ctx, sess.db, users, reason, models.BulkOptions{}, func(j int, err error) {
+					res := peruser.Result{Outcome: OutcomeDisabled}
+					switch {
+					case errors.Is(err, models.ErrNotEnrolled):
+						res.Outcome = OutcomeNotEnrolled // already in the wanted state: done, so re-runs succeed
+					case err != nil:
+						res.Outcome, res.Err = statusOf(err), err
+					}
+					res.Human = fmt.Sprintf("%s: %s", terminalSafe(users[j].String()), res.Outcome)
+					report(j, res)
+				})
+			},
+			DryRun: func(ctx context.Context, users []models.User, report peruser.Report) error {
+				for j, u := range users {
+					res := peruser.Result{Outcome: OutcomeWouldDisable}
+					st, err := sess.svc.UserStatus(ctx, sess.db, u)
+					switch {
+					case err != nil:
+						res.Outcome, res.Err = OutcomeError, err
+					case st.State == models.StatusDisabled:
+						res.Outcome = OutcomeNotEnrolled
+					}
+					res.Human = fmt.Sprintf("%s: %s (dry run)", terminalSafe(u.String()), res.Outcome)
+					report(j, res)
+				}
+				return nil
+			},
+		}
+	}}
 	if !dryRun && !yes {
-		names := make([]string, len(refs))
-		for i, ref := range refs {
-			names[i] = ref.String()
-		}
-		list := strings.Join(names, ", ")
-		if len(names) > 5 {
-			list = fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
-		}
-		fmt.Fprintf(r.streams.Err, "Disable 2FA for %s? This deletes the TOTP secret and backup codes. [y/N] ", terminalSafe(list))
-		answer, err := readLine(c.Context, bufio.NewReader(r.streams.In))
-		if errors.Is(err, context.Canceled) {
-			fmt.Fprintln(r.streams.Err)
-			return fmt.Errorf("%w; nothing changed", errInterrupted)
-		}
-		if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
-			fmt.Fprintln(r.streams.Err, "Nothing changed.")
-			return nil
-		}
+		p.before = func(sess *session, refs []models.UserRef) (bool, error) { return r.confirmDisable(c, refs) }
 	}
+	return r.runPerUser(c, p)
+}
 
-	res, err := r.resolve(c, sess, refs)
-	if err != nil {
-		return err
+// confirmDisable asks on the terminal before anything is changed.
+func (r *runner) confirmDisable(c *cli.Context, refs []models.UserRef) (bool, error) {
+	names := make([]string, len(refs))
+	for i, ref := range refs {
+		names[i] = ref.String()
 	}
-	out := r.inOrder(r.newReporter(sess.format), res, "disable")
-	if dryRun {
-		for _, i := range res.found {
-			o := outcome{ref: refs[i], user: res.users[i], status: "would disable"}
-			st, err := sess.svc.UserStatus(c.Context, sess.db, res.users[i])
-			switch {
-			case err != nil:
-				o.status, o.err = "error", err
-			case st.State == models.StatusDisabled:
-				o.status = "not enrolled"
-			}
-			out.put(i, o, fmt.Sprintf("%s: %s (dry run)", terminalSafe(o.user.String()), o.status))
-		}
-		return out.finish()
+	list := strings.Join(names, ", ")
+	if len(names) > 5 {
+		list = fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
 	}
-	err = sess.svc.DisableMany(c.Context, sess.db, res.foundUsers(), reason, models.BulkOptions{}, func(j int, err error) {
-		i := res.found[j]
-		o := outcome{ref: refs[i], user: res.users[i], status: "disabled"}
-		switch {
-		case errors.Is(err, models.ErrNotEnrolled):
-			o.status = "not enrolled" // already in the wanted state: done, so re-runs succeed
-		case err != nil:
-			o.status, o.err = statusOf(err), err
-		}
-		out.put(i, o, fmt.Sprintf("%s: %s", terminalSafe(o.user.String()), o.status))
-	})
-	return out.end(err)
+	fmt.Fprintf(r.streams.Err, "Disable 2FA for %s? This deletes the TOTP secret and backup codes. [y/N] ", terminalSafe(list))
+	answer, err := readLine(c.Context, bufio.NewReader(r.streams.In))
+	if errors.Is(err, context.Canceled) {
+		fmt.Fprintln(r.streams.Err)
+		return false, fmt.Errorf("%w; nothing changed", peruser.ErrInterrupted)
+	}
+	if a := strings.ToLower(strings.TrimSpace(answer)); a != "y" && a != "yes" {
+		fmt.Fprintln(r.streams.Err, "Nothing changed.")
+		return false, nil
+	}
+	return true, nil
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/totpadm/totpadm/commands/peruser"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -92,54 +93,51 @@ func (r *runner) enroll(c *cli.Context) error {
 			return usagef("enroll: -o %s shows no QR code to scan, so there is no first code to ask for: pass --no-confirm (pending until the first successful verify) or confirm later with --code CODE", st.format)
 		}
 	}
-	refs, err := r.userRefs(c, c.Args().Slice())
-	if err != nil {
-		return err
-	}
 	if params.NonDefault() {
 		fmt.Fprintf(r.streams.Err, "totpadm: warning: %s, %d digits, %d s differs from SHA1, 6 digits, 30 s: Google and Microsoft Authenticator ignore these settings and will show wrong codes\n",
 			params.Algorithm, params.Digits, params.Period)
 	}
-	sess, err := r.open(c, keySeal)
-	if err != nil {
-		return err
-	}
-	defer sess.close()
-
-	e := &enrollment{r: r, c: c, sess: sess, params: params, mode: mode, stdin: bufio.NewReader(r.streams.In)}
-	if dir := c.String("qr-png"); dir != "" && !c.Bool("dry-run") {
-		if e.png, err = openQRDir(dir); err != nil {
-			return err
+	e := &enrollment{r: r, c: c, params: params, mode: mode, stdin: bufio.NewReader(r.streams.In)}
+	p := perUser{verb: "enroll", key: keySeal, dryRun: c.Bool("dry-run"), columns: []string{"state", "secret", "uri", "backup_codes"}}
+	dir := c.String("qr-png")
+	if dir != "" && !p.dryRun {
+		p.columns = append(p.columns, "qr_png")
+		p.before = func(*session, []models.UserRef) (bool, error) {
+			var err error
+			e.png, err = openQRDir(dir)
+			return err == nil, err
 		}
-		defer e.png.close()
-	}
-	res, err := r.resolve(c, sess, refs)
-	if err != nil {
-		return err
-	}
-	columns := []string{"state", "secret", "uri", "backup_codes"}
-	if e.png != nil {
-		columns = append(columns, "qr_png")
-	}
-	out := r.inOrder(r.newReporter(sess.format, columns...), res, "enroll")
-	var runErr error
-	switch {
-	case c.Bool("dry-run"):
-		for _, i := range res.found {
-			o, human := e.dryRun(refs[i], res.users[i])
-			out.put(i, o, human)
-		}
-	case mode == enrollPending:
-		runErr = e.many(res, out)
-	default:
-		for _, i := range res.found {
-			if runErr = c.Context.Err(); runErr != nil {
-				break
+		defer func() {
+			if e.png != nil {
+				e.png.close()
 			}
-			out.put(i, e.one(refs[i], res.users[i]), "")
-		}
+		}()
 	}
-	return out.end(runErr)
+	p.spec = func(sess *session) peruser.Spec {
+		e.sess = sess
+		spec := peruser.Spec{Verb: "enroll", DryRun: func(_ context.Context, users []models.User, report peruser.Report) error {
+			for j, u := range users {
+				o, human := e.dryRun(u)
+				report(j, o.result(human))
+			}
+			return nil
+		}}
+		if mode == enrollPending {
+			spec.Apply = e.many
+		} else {
+			spec.Apply = func(ctx context.Context, users []models.User, report peruser.Report) error {
+				for j, u := range users {
+					if err := ctx.Err(); err != nil {
+						return err
+					}
+					report(j, e.one(u).result(""))
+				}
+				return nil
+			}
+		}
+		return spec
+	}
+	return r.runPerUser(c, p)
 }
 
 // options are the models options every path shares.
@@ -147,21 +145,20 @@ func (e *enrollment) options() models.EnrollOptions {
 	return models.EnrollOptions{Force: e.c.Bool("force"), SkipEnrolled: e.c.Bool("skip-enrolled")}
 }
 
-// many saves pending enrollments for all found users, a batch at a time:
+// many saves pending enrollments for all users, a batch at a time:
 // secrets exist in memory only for the batch being saved, so memory stays
 // flat however long the input.
-func (e *enrollment) many(res *resolved, out *inOrder) error {
-	users := res.foundUsers()
+func (e *enrollment) many(ctx context.Context, users []models.User, report peruser.Report) error {
 	for lo := 0; lo < len(users); lo += models.DefaultBatchSize {
 		hi := min(lo+models.DefaultBatchSize, len(users))
-		if err := e.batch(res, out, users[lo:hi], res.found[lo:hi]); err != nil {
+		if err := e.batch(ctx, users[lo:hi], func(j int, r peruser.Result) { report(lo+j, r) }); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (e *enrollment) batch(res *resolved, out *inOrder, users []models.User, found []int) error {
+func (e *enrollment) batch(ctx context.Context, users []models.User, report peruser.Report) error {
 	enrollments := make([]*models.Enrollment, len(users))
 	for j, u := range users {
 		enr, err := e.sess.svc.NewEnrollment(u, e.params)
@@ -170,49 +167,48 @@ func (e *enrollment) batch(res *resolved, out *inOrder, users []models.User, fou
 		}
 		enrollments[j] = enr
 	}
-	return e.sess.svc.EnrollMany(e.c.Context, e.sess.db, enrollments, e.options(), models.BulkOptions{}, func(j int, saved models.EnrollResult, err error) {
-		i := found[j]
+	return e.sess.svc.EnrollMany(ctx, e.sess.db, enrollments, e.options(), models.BulkOptions{}, func(j int, saved models.EnrollResult, err error) {
 		enr := enrollments[j]
-		o := outcome{ref: res.refs[i], user: users[j]}
+		o := outcome{user: users[j]}
 		switch {
 		case err != nil:
 			o.status, o.err = statusOf(err), err
 			if errors.Is(err, models.ErrAlreadyEnrolled) {
-				o.err = fmt.Errorf("%w or --skip-enrolled to leave it", err)
+				o.err = fmt.Errorf("%w; use --force to replace the enrollment or --skip-enrolled to leave it", err)
 			}
 		case saved.Skipped:
-			o.status = "skipped"
+			o.status = OutcomeSkipped
 			o.extra = record{{"state", stateName(saved.State)}}
 			e.human("%s: skipped, already enrolled (%s)\n", users[j], stateName(saved.State))
 		default:
-			o.status = "enrolled"
+			o.status = OutcomeEnrolled
 			o.extra = record{{"state", stateName(saved.State)}, {"secret", enr.Secret()}, {"uri", enr.URI()}, {"backup_codes", saved.BackupCodes}}
 			if err := e.show(enr); err != nil {
-				o.status, o.err = "error", err
+				o.status, o.err = OutcomeError, err
 				break
 			}
 			e.human("%s: enrolled, pending until the first successful `totpadm verify %s CODE`.\n", users[j], users[j])
 			e.showBackupCodes(saved.BackupCodes)
 			e.savePNG(&o, enr)
 		}
-		out.put(i, o, "")
+		report(j, o.result(""))
 	})
 }
 
 // dryRun reports what enroll would do for user without changing anything.
-func (e *enrollment) dryRun(ref models.UserRef, user models.User) (outcome, string) {
-	o := outcome{ref: ref, user: user, status: "would enroll"}
+func (e *enrollment) dryRun(user models.User) (outcome, string) {
+	o := outcome{user: user, status: OutcomeWouldEnroll}
 	st, err := e.sess.svc.UserStatus(e.c.Context, e.sess.db, user)
 	switch {
 	case err != nil:
-		o.status, o.err = "error", err
+		o.status, o.err = OutcomeError, err
 	case st.State == models.StatusDisabled:
 	case e.c.Bool("skip-enrolled"):
-		o.status = "skipped"
+		o.status = OutcomeSkipped
 	case e.c.Bool("force"):
-		o.status = "would replace"
+		o.status = OutcomeWouldReplace
 	default:
-		o.status = "already enrolled"
+		o.status = OutcomeAlreadyEnrolled
 		o.err = fmt.Errorf("enroll %s: %w (%s); use --force to replace the enrollment or --skip-enrolled to leave it", user, models.ErrAlreadyEnrolled, st.State)
 	}
 	// Escaped here, not only by the reporter's per-line pass: a newline in
@@ -233,20 +229,20 @@ type enrollment struct {
 
 // one enrolls a single user interactively, or confirms a pending
 // enrollment with --code.
-func (e *enrollment) one(ref models.UserRef, user models.User) outcome {
+func (e *enrollment) one(user models.User) outcome {
 	if e.mode == enrollConfirm {
-		return e.confirm(ref, user)
+		return e.confirm(user)
 	}
-	return e.interactive(ref, user)
+	return e.interactive(user)
 }
 
-func (e *enrollment) confirm(ref models.UserRef, user models.User) outcome {
-	o := outcome{ref: ref, user: user}
+func (e *enrollment) confirm(user models.User) outcome {
+	o := outcome{user: user}
 	if _, err := e.sess.svc.Confirm(e.c.Context, e.sess.db, user, e.c.String("code")); err != nil {
 		o.status, o.err = statusOf(err), err
 		return o
 	}
-	o.status = "confirmed"
+	o.status = OutcomeConfirmed
 	o.extra = record{{"state", models.StatusEnabled}}
 	e.human("%s: enrollment confirmed; 2FA is enabled.\n", user)
 	return o
@@ -254,33 +250,33 @@ func (e *enrollment) confirm(ref models.UserRef, user models.User) outcome {
 
 // interactive shows the QR code, asks for the first code, and saves the
 // enrollment only once that code matches.
-func (e *enrollment) interactive(ref models.UserRef, user models.User) outcome {
+func (e *enrollment) interactive(user models.User) outcome {
 	ctx, db, svc := e.c.Context, e.sess.db, e.sess.svc
-	o := outcome{ref: ref, user: user}
+	o := outcome{user: user}
 	current, err := svc.UserStatus(ctx, db, user)
 	if err != nil {
-		o.status, o.err = "error", err
+		o.status, o.err = OutcomeError, err
 		return o
 	}
 	if current.State != models.StatusDisabled && !e.c.Bool("force") {
 		if e.c.Bool("skip-enrolled") {
-			o.status = "skipped"
+			o.status = OutcomeSkipped
 			o.extra = record{{"state", current.State}}
 			e.human("%s: skipped, already enrolled (%s)\n", user, current.State)
 			return o
 		}
-		o.status = "already enrolled"
+		o.status = OutcomeAlreadyEnrolled
 		o.err = fmt.Errorf("enroll %s: %w (%s); use --force to replace the enrollment or --skip-enrolled to leave it", user, models.ErrAlreadyEnrolled, current.State)
 		return o
 	}
 
 	enr, err := svc.NewEnrollment(user, e.params)
 	if err != nil {
-		o.status, o.err = "error", err
+		o.status, o.err = OutcomeError, err
 		return o
 	}
 	if err := e.show(enr); err != nil {
-		o.status, o.err = "error", err
+		o.status, o.err = OutcomeError, err
 		return o
 	}
 	code, err := e.prompt(enr)
@@ -297,12 +293,12 @@ func (e *enrollment) interactive(ref models.UserRef, user models.User) outcome {
 	}
 	if res.Skipped {
 		// Enrolled by someone else while the code was being typed.
-		o.status = "skipped"
+		o.status = OutcomeSkipped
 		o.extra = record{{"state", stateName(res.State)}}
 		e.human("%s: skipped, enrolled meanwhile by someone else (%s)\n", user, stateName(res.State))
 		return o
 	}
-	o.status = "enrolled"
+	o.status = OutcomeEnrolled
 	o.extra = record{{"state", stateName(res.State)}, {"secret", enr.Secret()}, {"uri", enr.URI()}, {"backup_codes", res.BackupCodes}}
 	e.human("%s: confirmed; 2FA is enabled.\n", user)
 	e.showBackupCodes(res.BackupCodes)
@@ -348,7 +344,7 @@ func (e *enrollment) savePNG(o *outcome, enr *models.Enrollment) {
 	}
 	name, err := e.png.write(enr.User.String(), enr.URI())
 	if err != nil {
-		o.status = "error"
+		o.status = OutcomeError
 		o.err = fmt.Errorf("enroll %s: saved, but %w; run enroll --force %s to issue a new one", enr.User, err, enr.User)
 		return
 	}
@@ -383,7 +379,7 @@ func (e *enrollment) prompt(enr *models.Enrollment) (string, error) {
 		code := strings.TrimSpace(line)
 		if errors.Is(err, context.Canceled) {
 			fmt.Fprintln(e.r.streams.Err)
-			return "", fmt.Errorf("%w; nothing was saved", errInterrupted)
+			return "", fmt.Errorf("%w; nothing was saved", peruser.ErrInterrupted)
 		}
 		if err != nil && (code == "" || !errors.Is(err, io.EOF)) {
 			fmt.Fprintln(e.r.streams.Err)

@@ -18,6 +18,34 @@ const (
 	ExitEnvironment = 5 // database, configuration, key
 )
 
+// Outcomes: the per-user result word of every multi-user command (the
+// "outcome" field of -o json and -o csv, and of table lines). Scripts
+// branch on them as on the exit codes, so they never change.
+const (
+	OutcomeEnrolled        = "enrolled"         // enroll: saved (pending or active, see "state")
+	OutcomeConfirmed       = "confirmed"        // enroll: saved and confirmed with the first code
+	OutcomeSkipped         = "skipped"          // enroll/import --skip-enrolled: already enrolled, left alone
+	OutcomeAlreadyEnrolled = "already enrolled" // enroll/import without --force: refused (exit 4)
+	OutcomeWouldEnroll     = "would enroll"     // --dry-run
+	OutcomeWouldReplace    = "would replace"    // --dry-run --force over an enrollment
+	OutcomeImported        = "imported"
+	OutcomeWouldImport     = "would import"
+	OutcomeExported        = "exported"
+	OutcomeAccepted        = "accepted"      // verify
+	OutcomeDisabled        = "disabled"      // disable
+	OutcomeWouldDisable    = "would disable" // disable --dry-run
+	OutcomeNotEnrolled     = "not enrolled"  // no 2FA: done for disable, exit 3 elsewhere
+	OutcomeUnlocked        = "unlocked"
+	OutcomeNotLocked       = "not locked" // unlock of a user who was not locked: done
+	OutcomeRegenerated     = "regenerated"
+	OutcomeNotFound        = "not found" // exit 3
+	OutcomeAmbiguous       = "ambiguous" // the login matches several users: exit 2
+	OutcomeRejected        = "rejected"  // exit 1
+	OutcomeInvalid         = "invalid"   // an unusable input line: exit 2
+	OutcomeDuplicate       = "duplicate" // import: the user is on an earlier line: exit 2
+	OutcomeError           = "error"     // anything else: exit 5
+)
+
 // usageError is bad input from the person at the keyboard.
 type usageError struct{ err error }
 

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"bytes"
+	"context"
 	"encoding/csv"
 	"encoding/json"
 	"errors"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/totpadm/totpadm/commands/peruser"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -82,42 +84,40 @@ func (r *runner) export(c *cli.Context) error {
 		}
 		defer png.close()
 	}
-	res, err := r.resolve(c, sess, refs)
-	if err != nil {
-		return err
-	}
-	out := r.inOrder(r.newReporter(sess.format, "state", "uri", "secret", "qr_png"), res, "export")
-	for _, i := range res.found {
-		user := res.users[i]
-		o := outcome{ref: refs[i], user: user, status: "exported"}
-		if all {
-			// Nobody named these users; report them by login, as if named
-			// so, not by the id:N the run looked them up with.
-			o.ref = models.UserRef{Value: user.String()}
-		}
-		if err := c.Context.Err(); err != nil {
-			return out.end(err)
-		}
-		exp, err := sess.svc.ExportEnrollment(c.Context, sess.db, user)
-		human := ""
-		switch {
-		case err != nil:
-			o.status, o.err = statusOf(err), err
-		case png != nil:
-			name, werr := png.write(user.String(), exp.URI)
-			if werr != nil {
-				o.status, o.err = "error", werr
-				break
+	out := r.newResults(sess.format, len(refs), "export", "state", "uri", "secret", "qr_png")
+	spec := peruser.Spec{Verb: "export", Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
+		for j, user := range users {
+			if err := ctx.Err(); err != nil {
+				return err
 			}
-			o.extra = record{{"state", exp.State}, {"qr_png", name}}
-			human = fmt.Sprintf("%s: QR code written to %s", terminalSafe(user.String()), terminalSafe(name))
-		default:
-			o.extra = record{{"state", exp.State}, {"uri", exp.URI}, {"secret", exp.Secret}}
-			human = fmt.Sprintf("%s  %s", terminalSafe(user.String()), exp.URI)
+			o := outcome{user: user, status: OutcomeExported}
+			if all {
+				// Nobody named these users; report them by login, as if
+				// named so, not by the id:N the run looked them up with.
+				o.ref = models.UserRef{Value: user.String()}
+			}
+			exp, err := sess.svc.ExportEnrollment(ctx, sess.db, user)
+			human := ""
+			switch {
+			case err != nil:
+				o.status, o.err = statusOf(err), err
+			case png != nil:
+				name, werr := png.write(user.String(), exp.URI)
+				if werr != nil {
+					o.status, o.err = OutcomeError, werr
+					break
+				}
+				o.extra = record{{"state", exp.State}, {"qr_png", name}}
+				human = fmt.Sprintf("%s: QR code written to %s", terminalSafe(user.String()), terminalSafe(name))
+			default:
+				o.extra = record{{"state", exp.State}, {"uri", exp.URI}, {"secret", exp.Secret}}
+				human = fmt.Sprintf("%s  %s", terminalSafe(user.String()), exp.URI)
+			}
+			report(j, o.result(human))
 		}
-		out.put(i, o, human)
-	}
-	return out.finish()
+		return nil
+	}}
+	return out.end(peruser.Run(c.Context, sess.db, sess.svc.LookupUsers, statusOf, refs, spec, false, out, out.progress))
 }
 
 func (r *runner) importCommand() *cli.Command {
@@ -188,17 +188,18 @@ func (r *runner) importURIs(c *cli.Context) error {
 			refs[i] = models.UserRef{Value: l.uri.Account}
 		}
 	}
-	res, err := r.resolve(c, sess, refs)
+	users, errs, err := sess.svc.LookupUsers(c.Context, sess.db, refs)
 	if err != nil {
 		return err
 	}
 	for i, l := range lines {
 		if l.err == nil {
-			res.users[i], res.errs[i] = exactLogin(l.uri.Account, res.users[i], res.errs[i])
+			users[i], errs[i] = exactLogin(l.uri.Account, users[i], errs[i])
 		}
 	}
-	rep := r.newReporter(sess.format, "state", "backup_codes")
-	out := newInOrder(r, rep, len(lines), "import")
+	results := r.newResults(sess.format, len(lines), "import", "state", "backup_codes")
+	out := peruser.NewOrdered(results, results.progress)
+	out.SetTotal(len(lines))
 	var (
 		enrollments []*models.Enrollment
 		index       []int
@@ -206,26 +207,26 @@ func (r *runner) importURIs(c *cli.Context) error {
 	)
 	for i, l := range lines {
 		ref := models.UserRef{Value: fmt.Sprintf("line %d", l.n)}
-		if l.err == nil && res.errs[i] == nil {
-			if first, dup := firstLine[res.users[i].ID]; dup {
-				err := usagef("import line %d: %s is already on line %d; a user is imported once", l.n, res.users[i], first)
-				out.put(i, outcome{ref: refs[i], user: res.users[i], status: "duplicate", err: err}, "")
+		if l.err == nil && errs[i] == nil {
+			if first, dup := firstLine[users[i].ID]; dup {
+				err := usagef("import line %d: %s is already on line %d; a user is imported once", l.n, users[i], first)
+				out.Put(i, outcome{ref: refs[i], user: users[i], status: OutcomeDuplicate, err: err}.result(""))
 				continue
 			}
-			firstLine[res.users[i].ID] = l.n
+			firstLine[users[i].ID] = l.n
 		}
 		switch {
 		case l.err != nil:
-			out.put(i, outcome{ref: ref, status: "invalid", err: usageError{fmt.Errorf("import line %d: %w", l.n, l.err)}}, "")
-		case res.errs[i] != nil:
-			out.put(i, outcome{ref: refs[i], status: statusOf(res.errs[i]), err: fmt.Errorf("import line %d: %w", l.n, res.errs[i])}, "")
+			out.Put(i, outcome{ref: ref, status: OutcomeInvalid, err: usageError{fmt.Errorf("import line %d: %w", l.n, l.err)}}.result(""))
+		case errs[i] != nil:
+			out.Put(i, outcome{ref: refs[i], status: statusOf(errs[i]), err: fmt.Errorf("import line %d: %w", l.n, errs[i])}.result(""))
 		case c.Bool("dry-run"):
-			o := r.importDryRun(c, sess, l.n, refs[i], res.users[i])
-			out.put(i, o, fmt.Sprintf("%s: %s (dry run)", terminalSafe(o.user.String()), o.status))
+			o := r.importDryRun(c, sess, l.n, refs[i], users[i])
+			out.Put(i, o.result(fmt.Sprintf("%s: %s (dry run)", terminalSafe(o.user.String()), o.status)))
 		default:
-			enr, err := sess.svc.ImportedEnrollment(res.users[i], l.uri.Secret, l.uri.Params)
+			enr, err := sess.svc.ImportedEnrollment(users[i], l.uri.Secret, l.uri.Params)
 			if err != nil {
-				out.put(i, outcome{ref: refs[i], user: res.users[i], status: "invalid", err: usageError{err}}, "")
+				out.Put(i, outcome{ref: refs[i], user: users[i], status: OutcomeInvalid, err: usageError{err}}.result(""))
 				continue
 			}
 			enrollments = append(enrollments, enr)
@@ -235,23 +236,23 @@ func (r *runner) importURIs(c *cli.Context) error {
 	opt := models.EnrollOptions{Imported: true, Force: c.Bool("force"), SkipEnrolled: c.Bool("skip-enrolled")}
 	err = sess.svc.EnrollMany(c.Context, sess.db, enrollments, opt, models.BulkOptions{}, func(j int, saved models.EnrollResult, err error) {
 		i := index[j]
-		o := outcome{ref: refs[i], user: res.users[i], status: "imported"}
+		o := outcome{ref: refs[i], user: users[i], status: OutcomeImported}
 		switch {
 		case err != nil:
 			o.status, o.err = statusOf(err), fmt.Errorf("import line %d: %w", lines[i].n, err)
 		case saved.Skipped:
-			o.status = "skipped"
+			o.status = OutcomeSkipped
 			o.extra = record{{"state", stateName(saved.State)}}
 		default:
 			o.extra = record{{"state", stateName(saved.State)}, {"backup_codes", saved.BackupCodes}}
 		}
 		human := fmt.Sprintf("%s: %s", terminalSafe(o.user.String()), o.status)
-		if o.status == "imported" {
+		if o.status == OutcomeImported {
 			human += "; new backup codes, shown only now:\n  " + strings.Join(saved.BackupCodes, "\n  ")
 		}
-		out.put(i, o, human)
+		out.Put(i, o.result(human))
 	})
-	return out.end(err)
+	return results.end(out.Stopped(err))
 }
 
 // exactLogin keeps a looked-up user only when its login is the label's
@@ -275,18 +276,18 @@ func exactLogin(account string, user models.User, err error) (models.User, error
 }
 
 func (r *runner) importDryRun(c *cli.Context, sess *session, line int, ref models.UserRef, user models.User) outcome {
-	o := outcome{ref: ref, user: user, status: "would import"}
+	o := outcome{ref: ref, user: user, status: OutcomeWouldImport}
 	st, err := sess.svc.UserStatus(c.Context, sess.db, user)
 	switch {
 	case err != nil:
-		o.status, o.err = "error", err
+		o.status, o.err = OutcomeError, err
 	case st.State == models.StatusDisabled:
 	case c.Bool("skip-enrolled"):
-		o.status = "skipped"
+		o.status = OutcomeSkipped
 	case c.Bool("force"):
-		o.status = "would replace"
+		o.status = OutcomeWouldReplace
 	default:
-		o.status = "already enrolled"
+		o.status = OutcomeAlreadyEnrolled
 		o.err = fmt.Errorf("import line %d: %s: %w (%s); use --force to replace or --skip-enrolled to leave it", line, user, models.ErrAlreadyEnrolled, st.State)
 	}
 	return o

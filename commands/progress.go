@@ -126,9 +126,9 @@ func (t *terminalWriter) Write(b []byte) (int, error) {
 	return n, err
 }
 
-// add counts one user done and redraws the bar if the last frame is
+// Done counts one user done and redraws the bar if the last frame is
 // progressInterval old.
-func (p *progress) add() {
+func (p *progress) Done() {
 	if !p.enabled {
 		return
 	}

@@ -41,12 +41,12 @@ func TestProgressDrawsTheLastCountOfABurst(t *testing.T) {
 	p := r.newProgress(100, "enroll")
 	defer p.finish()
 	advance(2 * time.Second) // past the delay before a bar appears
-	p.add()
+	p.Done()
 	if !strings.Contains(stderr.String(), "1/100") {
 		t.Fatalf("first frame missing: %q", stderr.String())
 	}
 	for range 4 {
-		p.add() // within the interval: throttled
+		p.Done() // within the interval: throttled
 	}
 	advance(progressInterval)
 	deadline := time.Now().Add(5 * time.Second)

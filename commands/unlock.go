@@ -1,10 +1,12 @@
 package commands
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/totpadm/totpadm/commands/peruser"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -25,31 +27,19 @@ Examples:
 }
 
 func (r *runner) unlock(c *cli.Context) error {
-	refs, err := r.userRefs(c, c.Args().Slice())
-	if err != nil {
-		return err
-	}
-	sess, err := r.open(c, keyNone)
-	if err != nil {
-		return err
-	}
-	defer sess.close()
-
-	res, err := r.resolve(c, sess, refs)
-	if err != nil {
-		return err
-	}
-	out := r.inOrder(r.newReporter(sess.format), res, "unlock")
-	err = sess.svc.UnlockMany(c.Context, sess.db, res.foundUsers(), models.BulkOptions{}, func(j int, wasLocked bool, err error) {
-		i := res.found[j]
-		o := outcome{ref: refs[i], user: res.users[i], status: "not locked"}
-		switch {
-		case err != nil:
-			o.status, o.err = statusOf(err), err
-		case wasLocked:
-			o.status = "unlocked"
-		}
-		out.put(i, o, fmt.Sprintf("%s: %s", terminalSafe(o.user.String()), o.status))
-	})
-	return out.end(err)
+	return r.runPerUser(c, perUser{verb: "unlock", key: keyNone, spec: func(sess *session) peruser.Spec {
+		return peruser.Spec{Verb: "unlock", Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
+			return sess.svc.UnlockMany(ctx, sess.db, users, models.BulkOptions{}, func(j int, wasLocked bool, err error) {
+				res := peruser.Result{Outcome: OutcomeNotLocked}
+				switch {
+				case err != nil:
+					res.Outcome, res.Err = statusOf(err), err
+				case wasLocked:
+					res.Outcome = OutcomeUnlocked
+				}
+				res.Human = fmt.Sprintf("%s: %s", terminalSafe(users[j].String()), res.Outcome)
+				report(j, res)
+			})
+		}}
+	}})
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
+	"github.com/totpadm/totpadm/commands/peruser"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -141,6 +142,11 @@ type outcome struct {
 	extra  record      // command-specific fields
 }
 
+// result is o as the engine carries it; human is the table-mode line.
+func (o outcome) result(human string) peruser.Result {
+	return peruser.Result{Ref: o.ref, User: o.user, Outcome: o.status, Err: o.err, Extra: o.extra, Human: human}
+}
+
 // outcomeColumns are the leading fields of every per-user result.
 var outcomeColumns = []string{"user", "login", "id", "outcome", "error"}
 
@@ -180,17 +186,17 @@ func (t *tally) result() error {
 func statusOf(err error) string {
 	switch {
 	case errors.Is(err, models.ErrUserNotFound):
-		return "not found"
+		return OutcomeNotFound
 	case errors.Is(err, models.ErrNotEnrolled):
-		return "not enrolled"
+		return OutcomeNotEnrolled
 	case errors.Is(err, models.ErrAmbiguousUser):
-		return "ambiguous"
+		return OutcomeAmbiguous
 	case errors.Is(err, models.ErrAlreadyEnrolled):
-		return "already enrolled"
+		return OutcomeAlreadyEnrolled
 	case errors.Is(err, models.ErrCodeRejected):
-		return "rejected"
+		return OutcomeRejected
 	}
-	return "error"
+	return OutcomeError
 }
 
 // isHashComment: a line of a user list whose first byte is # is a comment.

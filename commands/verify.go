@@ -81,7 +81,7 @@ func (r *runner) verify(c *cli.Context) error {
 		fmt.Fprintln(r.streams.Out, terminalSafe(verifiedSentence(user, res)))
 		return nil
 	}
-	o := outcome{ref: ref, user: user, status: "accepted", err: verr}
+	o := outcome{ref: ref, user: user, status: OutcomeAccepted, err: verr}
 	if verr != nil {
 		o.status = statusOf(verr)
 	}
