@@ -118,7 +118,11 @@ func (r *runner) doctor(c *cli.Context) error {
 	}
 	db, keyFile, err := r.connect(c, st.tables, &st.svc.Users)
 	if err != nil {
-		report.add(checkResult{name: "database", detail: err.Error(), fix: "check --db, that the server runs, and the credentials"})
+		fix := "check --db, that the server runs, and the credentials"
+		if errors.Is(err, config.ErrNoSQLite) {
+			fix = "build totpadm with cgo (a C compiler installed, CGO_ENABLED unset or 1), or use PostgreSQL or MySQL"
+		}
+		report.add(checkResult{name: "database", detail: err.Error(), fix: fix})
 		return noDatabase(c.String(flagKeyFile))
 	}
 	defer config.Close(db)

@@ -31,6 +31,11 @@ var DemoUsers = []struct{ Login, Email string }{
 // place, so a concurrent run, or one killed halfway, never leaves a
 // half-built database behind.
 func EnsureDemo(ctx context.Context, dbPath, keyPath string, tables models.Tables) (bool, error) {
+	// Before anything is created: a cgo-less binary would otherwise leave
+	// a key file behind and then fail on the database.
+	if !SQLiteSupported {
+		return false, noSQLite("without --db totpadm uses a SQLite demo database")
+	}
 	if _, err := os.Stat(dbPath); err == nil {
 		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {

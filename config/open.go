@@ -21,6 +21,17 @@ import (
 // ErrDatabase marks a failure to reach or open the database.
 var ErrDatabase = errors.New("database")
 
+// ErrNoSQLite: this binary was built without cgo, so it has no SQLite
+// driver (go-sqlite3 is C).
+var ErrNoSQLite = errors.New("SQLite support is not compiled into this totpadm")
+
+// noSQLite says why SQLite was wanted and how to get it. It wraps
+// ErrDatabase: an environment failure, exit 5.
+func noSQLite(why string) error {
+	return fmt.Errorf("%w: %s, but %w (it was built with CGO_ENABLED=0): rebuild it with cgo and a C compiler "+
+		"(Debian/Ubuntu: apt-get install gcc), or use --db postgres://… or --db mysql://…", ErrDatabase, why, ErrNoSQLite)
+}
+
 // DefaultBusyTimeout is how long a SQLite writer waits for another one.
 const DefaultBusyTimeout = 10 * time.Second
 
@@ -36,6 +47,9 @@ type OpenOptions struct {
 // whole message is redacted, not only the driver's part, since callers
 // such as doctor -o json print it without further redaction.
 func Open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
+	if t.Driver == "sqlite" && !SQLiteSupported {
+		return nil, noSQLite(t.Path + " is a SQLite database")
+	}
 	db, err := open(ctx, t, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrDatabase, Redact(fmt.Sprintf("open %s: %s", t, err), t.Password()))
