@@ -72,11 +72,18 @@ func EnsureDemo(ctx context.Context, dbPath, keyPath string, tables models.Table
 }
 
 func buildDemo(ctx context.Context, path string, tables models.Tables) error {
+	ctx = writableContext(ctx)
 	db, err := Open(ctx, Target{Driver: "sqlite", Path: path}, OpenOptions{})
 	if err != nil {
 		return err
 	}
 	defer Close(db)
+	// The demo database is totpadm's own, so it may have the journal mode
+	// that suits concurrent use (readers do not block the writer), which
+	// totpadm never imposes on an application's database.
+	if _, err := SwitchToWAL(ctx, db); err != nil {
+		return err
+	}
 	err = db.WithContext(ctx).Exec(`CREATE TABLE users (
   id INTEGER PRIMARY KEY,
   username TEXT NOT NULL UNIQUE,
