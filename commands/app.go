@@ -133,8 +133,9 @@ func joinAttempts(msg string) string {
 func (r *runner) newApp() *cli.App {
 	flags := fileBackedFlags(globalFlags())
 	app := &cli.App{
-		Name:  "totpadm",
-		Usage: "manage TOTP two-factor authentication in an application's user database",
+		Name:    "totpadm",
+		Usage:   "manage TOTP two-factor authentication in an application's user database",
+		Version: appVersion(),
 		Description: `totpadm enrolls users in TOTP 2FA (printing the QR code in the terminal), verifies
 codes, lists 2FA status, regenerates backup codes and disables 2FA for locked-out
 users, working directly on the application's database (SQLite, PostgreSQL or
@@ -184,6 +185,7 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 			readOnly(r.configCommand()),
 			r.completionCommand(),
 			r.manCommand(),
+			r.versionCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

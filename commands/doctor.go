@@ -19,7 +19,8 @@ func (r *runner) doctorCommand() *cli.Command {
 		Name:  "doctor",
 		Usage: "check configuration, database, users-table mapping, schema, key and clock",
 		Description: `Runs every check totpadm depends on and prints one line per check, ✓ or ✗,
-with the fix for each failure: the configuration, that the database answers
+with the fix for each failure, after a first line with totpadm's version: the
+configuration, that the database answers
 (and its version), that the users-table mapping reads (and the id type), the
 schema version, the key file's permissions, that the key opens a sample of the
 stored secrets, and this machine's clock against the database server's (TOTP
@@ -92,6 +93,8 @@ func (r *runner) doctor(c *cli.Context) error {
 	if format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable)); err == nil && format != formatTable {
 		report.rw = newRecordWriter(format, r.streams.Out, []string{"check", "ok", "detail", "fix"})
 	}
+	// First, so that a report pasted into a ticket says which binary wrote it.
+	report.add(checkResult{name: "version", ok: true, detail: currentBuild().oneLine()})
 	if r.configErr != nil {
 		report.add(checkResult{name: "config", detail: r.configErr.Error(), fix: "fix the configuration file, or point --config at another"})
 		report.notChecked("the configuration is invalid", afterConfig...)
