@@ -153,10 +153,7 @@ func (r *runner) doctor(c *cli.Context) error {
 	if info, err := svc.CheckUsersTable(c.Context, db); err != nil {
 		report.add(checkResult{name: "users table", detail: err.Error(), fix: "set --users-table and the --user-*-column flags to the application's users table"})
 	} else {
-		email := "no email column"
-		if u.EmailColumn != "" {
-			email = "email " + u.EmailColumn
-		}
+		email := r.doctorEmail(c, db, u)
 		report.add(checkResult{name: "users table", ok: true, detail: fmt.Sprintf("%s: id %s (%s), login %s, %s", u.Table, u.IDColumn, info.IDType, u.LoginColumn, email)})
 	}
 
@@ -176,6 +173,23 @@ func (r *runner) doctor(c *cli.Context) error {
 	return report.finish()
 }
 
+// doctorEmail says which email column is used and why, and points out an
+// email column left unused.
+func (r *runner) doctorEmail(c *cli.Context, db *gorm.DB, u models.UsersTable) string {
+	switch {
+	case u.EmailColumn != "" && c.IsSet(flagEmailColumn):
+		return "email " + u.EmailColumn
+	case u.EmailColumn != "" && usesDemoDatabase(c):
+		return "email " + u.EmailColumn + " (the demo users table's)"
+	case u.EmailColumn != "":
+		return fmt.Sprintf("email %s (detected: no --%s configured, and the table has a column named %s)", u.EmailColumn, flagEmailColumn, u.EmailColumn)
+	}
+	if col, err := config.DetectEmailColumn(c.Context, db, u.Table); err == nil && col != "" {
+		return fmt.Sprintf("no email column configured, though the table has one named %s (--%s %s shows it)", col, flagEmailColumn, col)
+	}
+	return "no email column"
+}
+
 // doctorKey checks the key file and that the key opens stored secrets (db
 // is nil when the database did not answer), reporting both checks.
 func (r *runner) doctorKey(c *cli.Context, report *doctorReport, st settings, db *gorm.DB, keyFile string, schemaOK bool) {
@@ -185,15 +199,15 @@ func (r *runner) doctorKey(c *cli.Context, report *doctorReport, st settings, db
 		}
 		report.notChecked(reason, "secrets")
 	}
-	key, err := config.LoadKey(keyFile, r.streams.Getenv("TOTPADM_KEY"))
+	key, err := config.ReadKey(keyFile, r.streams.Getenv("TOTPADM_KEY"))
 	switch {
+	case errors.Is(err, config.ErrNoKeyConfigured):
+		report.add(checkResult{name: "key", detail: "no key configured", fix: "pass --key-file with the key the secrets are sealed with (a new installation: `totpadm keygen --out FILE`), or set TOTPADM_KEY"})
+		secretsNotChecked("no key")
+		return
 	case err != nil:
 		report.add(checkResult{name: "key", detail: err.Error(), fix: "fix the key file or TOTPADM_KEY"})
 		secretsNotChecked("no usable key")
-		return
-	case key == nil:
-		report.add(checkResult{name: "key", detail: "no key configured", fix: "pass --key-file with the key the secrets are sealed with (a new installation: `totpadm keygen --out FILE`), or set TOTPADM_KEY"})
-		secretsNotChecked("no key")
 		return
 	}
 	where := "TOTPADM_KEY"
