@@ -186,6 +186,7 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 			r.completionCommand(),
 			r.manCommand(),
 			r.versionCommand(),
+			r.completeCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {
