@@ -135,11 +135,7 @@ func (r *runner) doctor(c *cli.Context) error {
 		return noDatabase(keyFile)
 	}
 	if db.Dialector.Name() == "sqlite" {
-		// Support asks for it when readers wait on a bulk run; doctor only
-		// reads it (switching is `migrate --wal`).
-		if mode, err := config.JournalMode(c.Context, db); err == nil {
-			version += ", journal mode " + mode
-		}
+		version += r.doctorSQLite(c, db)
 	}
 	report.add(checkResult{name: "database", ok: true, detail: version})
 
@@ -171,6 +167,30 @@ func (r *runner) doctor(c *cli.Context) error {
 	r.doctorKey(c, report, st, db, keyFile, schemaOK)
 	r.doctorClock(c, report, db)
 	return report.finish()
+}
+
+// doctorSQLite adds to the database line what support asks about a
+// SQLite file: its journal mode (when readers wait on a bulk run;
+// switching is `migrate --wal`), and whether commands that write can.
+func (r *runner) doctorSQLite(c *cli.Context, db *gorm.DB) string {
+	var s string
+	if config.Unlocked(db) {
+		s = ", read without locking (SQLite cannot create its -shm file beside it), so its journal mode is not known"
+	} else if mode, err := config.JournalMode(c.Context, db); err == nil {
+		s = ", journal mode " + mode
+	}
+	target := config.Target{Driver: "sqlite", Path: config.DemoDBPath}
+	if !usesDemoDatabase(c) {
+		t, err := config.ParseTarget(c.String(flagDB))
+		if err != nil {
+			return s
+		}
+		target = t
+	}
+	if err := config.CheckWritable(target); err != nil {
+		s += "; " + strings.TrimPrefix(err.Error(), config.ErrDatabase.Error()+": ")
+	}
+	return s
 }
 
 // doctorEmail says which email column is used and why, and points out an

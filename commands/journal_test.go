@@ -193,6 +193,10 @@ func TestJournalReadOnlyDirectory(t *testing.T) {
 			before := journalSum(t, db.Spec)
 			journalReadOnlyDir(t, db.Dir)
 
+			checks := doctorJSON(t, testutil.Run(t, testutil.Options{}, db.Args("-o", "json", "doctor")...))
+			if d := checks["database"].Detail; !checks["database"].OK || !strings.Contains(d, "is read-only") || !strings.Contains(d, "commands that change it refuse to run") {
+				t.Errorf("doctor's database check does not say the database is read-only: %+v", checks["database"])
+			}
 			for _, args := range [][]string{{"status", "alice"}, {"audit", "alice"}, {"doctor"}} {
 				res := testutil.Run(t, testutil.Options{}, db.Args(args...)...)
 				if res.Code != 0 {
@@ -218,6 +222,45 @@ func TestJournalReadOnlyDirectory(t *testing.T) {
 				if len(lines) != 1 || !strings.HasPrefix(lines[0], "totpadm: ") || !strings.Contains(lines[0], "read-only") {
 					t.Errorf("%v: want one line saying the database is read-only, got %q", args, res.Stderr)
 				}
+			}
+			if after := journalSum(t, db.Spec); after != before {
+				t.Error("the database file changed")
+			}
+		})
+	}
+}
+
+// The same on a real read-only filesystem: the test directory bind-mounted
+// read-only in a mount namespace of its own (root, util-linux's unshare),
+// which disappears with the process.
+func TestJournalReadOnlyMount(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("needs root for a mount namespace")
+	}
+	if _, err := exec.LookPath("unshare"); err != nil {
+		t.Skip("unshare not installed")
+	}
+	bin := testutil.Binary(t)
+	for _, mode := range []string{"delete", "wal"} {
+		t.Run(mode, func(t *testing.T) {
+			db := journalDB(t, mode)
+			before := journalSum(t, db.Spec)
+			script := `mount --bind -o ro "$DIR" "$DIR" || exit 99
+touch "$DIR/probe" 2>/dev/null && exit 98
+"$BIN" --db "$DB" --key-file "$KEY" status alice; echo "status=$?"
+"$BIN" --db "$DB" --key-file "$KEY" unlock alice; echo "unlock=$?"`
+			cmd := exec.Command("unshare", "-m", "sh", "-c", script)
+			cmd.Env = append(os.Environ(), "DIR="+db.Dir, "BIN="+bin, "DB="+db.Spec, "KEY="+db.KeyFile)
+			out, err := cmd.CombinedOutput()
+			if code := cmd.ProcessState.ExitCode(); code == 99 || code == 98 || (err != nil && !strings.Contains(string(out), "status=")) {
+				t.Skipf("cannot bind-mount read-only here: %v: %s", err, out)
+			}
+			text := string(out)
+			if !strings.Contains(text, "status=0") || !strings.Contains(text, "pending") {
+				t.Errorf("status on a read-only mount:\n%s", text)
+			}
+			if !strings.Contains(text, "unlock=5") || !strings.Contains(text, "read-only file system") {
+				t.Errorf("unlock on a read-only mount:\n%s", text)
 			}
 			if after := journalSum(t, db.Spec); after != before {
 				t.Error("the database file changed")

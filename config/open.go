@@ -168,6 +168,7 @@ func mysqlDSN(raw string) (string, error) {
 // Close releases the connection pool.
 func Close(db *gorm.DB) {
 	if sqlDB, err := db.DB(); err == nil {
+		unlocked.Delete(sqlDB)
 		sqlDB.Close()
 	}
 }

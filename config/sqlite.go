@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
@@ -108,7 +109,38 @@ func openSQLite(ctx context.Context, path string, opt OpenOptions) (*gorm.DB, er
 	// the file without it; it also stops SQLite from seeing another
 	// process's changes, which nobody can make in such a directory anyway.
 	q.Set("immutable", "1")
-	return openProbed(ctx, path, q)
+	db, err = openProbed(ctx, path, q)
+	if err == nil {
+		if sqlDB, err := db.DB(); err == nil {
+			unlocked.Store(sqlDB, true)
+		}
+	}
+	return db, err
+}
+
+// unlocked holds the pools opened with immutable=1, until Close.
+var unlocked sync.Map // *sql.DB → true
+
+// Unlocked reports a SQLite database read with immutable=1: without
+// locks, and with SQLite reporting its journal mode as "delete" whatever
+// the file's is.
+func Unlocked(db *gorm.DB) bool {
+	sqlDB, err := db.DB()
+	if err != nil {
+		return false
+	}
+	_, ok := unlocked.Load(sqlDB)
+	return ok
+}
+
+// CheckWritable returns ErrReadOnly, with the reason, for a SQLite
+// database that a command writing to it would be refused; nil for any
+// other.
+func CheckWritable(t Target) error {
+	if t.Driver != "sqlite" {
+		return nil
+	}
+	return checkWritableHint(t.Path, "commands that change it refuse to run")
 }
 
 // openProbed opens and reads the schema once: SQLite opens the -shm and
@@ -140,7 +172,10 @@ func sqliteDSN(path string, q url.Values) string {
 // through would be worse, and SQLite's own words ("unable to open
 // database file", about a journal) do not say what is wrong.
 func checkWritable(path string) error {
-	const hint = "this command changes it; status, audit and doctor can still read it"
+	return checkWritableHint(path, "this command changes it; status, audit and doctor can still read it")
+}
+
+func checkWritableHint(path, hint string) error {
 	switch err := fileWritable(path); {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil // Open says so
