@@ -134,8 +134,9 @@ func joinAttempts(msg string) string {
 func (r *runner) newApp() *cli.App {
 	flags := fileBackedFlags(globalFlags())
 	app := &cli.App{
-		Name:  "totpadm",
-		Usage: "manage TOTP two-factor authentication in an application's user database",
+		Name:    "totpadm",
+		Usage:   "manage TOTP two-factor authentication in an application's user database",
+		Version: appVersion(),
 		Description: `totpadm enrolls users in TOTP 2FA (printing the QR code in the terminal), verifies
 codes, lists 2FA status, regenerates backup codes and disables 2FA for locked-out
 users, working directly on the application's database (SQLite, PostgreSQL or
@@ -171,20 +172,22 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 		Commands: []*cli.Command{
 			r.enrollCommand(),
 			r.verifyCommand(),
-			r.statusCommand(),
+			readOnly(r.statusCommand()),
 			r.backupCodesCommand(),
 			r.disableCommand(),
 			r.unlockCommand(),
-			r.auditCommand(),
+			readOnly(r.auditCommand()),
 			r.migrateCommand(),
 			r.keygenCommand(),
 			r.rotateKeyCommand(),
 			r.exportCommand(),
 			r.importCommand(),
 			r.doctorCommand(),
-			r.configCommand(),
+			readOnly(r.configCommand()),
 			r.completionCommand(),
 			r.manCommand(),
+			r.versionCommand(),
+			r.completeCommand(),
 		},
 	}
 	for _, cmd := range app.Commands {

@@ -8,20 +8,17 @@ import (
 	"github.com/urfave/cli/v2"
 )
 
-// Shell glue for urfave/cli's completion protocol: the shell asks totpadm
-// itself (--generate-bash-completion) for the words that fit, so the
-// completions always match the commands and flags of the binary at hand.
+// Shell glue: the shell asks totpadm itself (`totpadm __complete -- WORD…`,
+// the words typed so far, the last one being completed), so completions
+// match the commands and flags of the binary at hand and know flag values
+// and the users in the configured database. Nothing printed means the
+// shell's own completion (files, for --db or --from-file).
 const bashCompletion = `# totpadm bash completion; load with: source <(totpadm completion bash)
 _totpadm_complete() {
-  local cur opts
-  COMPREPLY=()
-  cur="${COMP_WORDS[COMP_CWORD]}"
-  if [[ "$cur" == "-"* ]]; then
-    opts=$("${COMP_WORDS[@]:0:$COMP_CWORD}" "$cur" --generate-bash-completion 2>/dev/null)
-  else
-    opts=$("${COMP_WORDS[@]:0:$COMP_CWORD}" --generate-bash-completion 2>/dev/null)
-  fi
-  COMPREPLY=($(compgen -W "${opts}" -- "${cur}"))
+  local cur="${COMP_WORDS[COMP_CWORD]}" IFS=$'\n'
+  # bash splits --output=json at the "=": complete what follows it.
+  [[ "$cur" == "=" ]] && cur=""
+  COMPREPLY=($(compgen -W "$("${COMP_WORDS[0]}" __complete -- "${COMP_WORDS[@]:1:COMP_CWORD}" 2>/dev/null)" -- "$cur"))
   return 0
 }
 complete -o bashdefault -o default -F _totpadm_complete totpadm
@@ -31,14 +28,9 @@ const zshCompletion = `#compdef totpadm
 # totpadm zsh completion; load with: source <(totpadm completion zsh)
 _totpadm() {
   local -a opts
-  local cur=${words[-1]}
-  if [[ "$cur" == "-"* ]]; then
-    opts=("${(@f)$(${words[@]:0:#words[@]-1} ${cur} --generate-bash-completion 2>/dev/null)}")
-  else
-    opts=("${(@f)$(${words[@]:0:#words[@]-1} --generate-bash-completion 2>/dev/null)}")
-  fi
-  if [[ "${opts[1]}" != "" ]]; then
-    _describe 'values' opts
+  opts=("${(@f)$(${words[1]} __complete -- "${(@)words[2,CURRENT]}" 2>/dev/null)}")
+  if [[ -n "${opts[1]}" ]]; then
+    compadd -Q -- "${opts[@]}"
   else
     _files
   fi
@@ -46,12 +38,29 @@ _totpadm() {
 compdef _totpadm totpadm
 `
 
+const fishCompletion = `# totpadm fish completion; load with: totpadm completion fish | source
+function __totpadm_complete
+    set -l tokens (commandline -opc)
+    set -l current (commandline -ct)
+    set -l out ($tokens[1] __complete -- $tokens[2..-1] "$current" 2>/dev/null)
+    if test (count $out) -gt 0
+        printf '%s\n' $out
+    else
+        __fish_complete_path "$current"
+    end
+end
+complete -c totpadm -f -a '(__totpadm_complete)'
+`
+
 func (r *runner) completionCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "completion",
 		Usage:     "print the shell completion script for bash, zsh or fish",
 		ArgsUsage: "SHELL",
-		Description: `Prints a completion script generated from totpadm's own command definitions.
+		Description: `Prints a completion script that asks totpadm itself what fits: commands, flags,
+flag values (--output, --state, --algorithm, --action) and the logins of the
+configured database (up to 50 that start with what is typed; a database that
+does not answer within a second offers none rather than hang the shell).
 
 Examples:
    source <(totpadm completion bash)                     # add to ~/.bashrc
@@ -68,11 +77,7 @@ Examples:
 			case "zsh":
 				script = zshCompletion
 			case "fish":
-				s, err := c.App.ToFishCompletion()
-				if err != nil {
-					return fmt.Errorf("generate fish completion: %w", err)
-				}
-				script = s
+				script = fishCompletion
 			default:
 				return usagef("completion: unknown shell %q: want bash, zsh or fish", shell)
 			}

@@ -15,11 +15,12 @@ import (
 )
 
 func (r *runner) doctorCommand() *cli.Command {
-	return &cli.Command{
+	return readOnly(&cli.Command{
 		Name:  "doctor",
 		Usage: "check configuration, database, users-table mapping, schema, key and clock",
 		Description: `Runs every check totpadm depends on and prints one line per check, ✓ or ✗,
-with the fix for each failure: the configuration, that the database answers
+with the fix for each failure, after a first line with totpadm's version: the
+configuration, that the database answers
 (and its version), that the users-table mapping reads (and the id type), the
 schema version, the key file's permissions, that the key opens a sample of the
 stored secrets, and this machine's clock against the database server's (TOTP
@@ -30,7 +31,7 @@ Examples:
    totpadm doctor
    totpadm --db postgres://admin@db/app --key-file /etc/totpadm/key doctor -o json`,
 		Action: r.doctor,
-	}
+	})
 }
 
 // checkResult is one line of doctor's report.
@@ -92,6 +93,8 @@ func (r *runner) doctor(c *cli.Context) error {
 	if format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable)); err == nil && format != formatTable {
 		report.rw = newRecordWriter(format, r.streams.Out, []string{"check", "ok", "detail", "fix"})
 	}
+	// First, so that a report pasted into a ticket says which binary wrote it.
+	report.add(checkResult{name: "version", ok: true, detail: currentBuild().oneLine()})
 	if r.configErr != nil {
 		report.add(checkResult{name: "config", detail: r.configErr.Error(), fix: "fix the configuration file, or point --config at another"})
 		report.notChecked("the configuration is invalid", afterConfig...)
@@ -118,7 +121,11 @@ func (r *runner) doctor(c *cli.Context) error {
 	}
 	db, keyFile, err := r.connect(c, st.tables, &st.svc.Users)
 	if err != nil {
-		report.add(checkResult{name: "database", detail: err.Error(), fix: "check --db, that the server runs, and the credentials"})
+		fix := "check --db, that the server runs, and the credentials"
+		if errors.Is(err, config.ErrNoSQLite) {
+			fix = "build totpadm with cgo (a C compiler installed, CGO_ENABLED unset or 1), or use PostgreSQL or MySQL"
+		}
+		report.add(checkResult{name: "database", detail: err.Error(), fix: fix})
 		return noDatabase(c.String(flagKeyFile))
 	}
 	defer config.Close(db)
@@ -126,6 +133,9 @@ func (r *runner) doctor(c *cli.Context) error {
 	if err != nil {
 		report.add(checkResult{name: "database", detail: err.Error(), fix: "check --db and the server"})
 		return noDatabase(keyFile)
+	}
+	if db.Dialector.Name() == "sqlite" {
+		version += r.doctorSQLite(c, db)
 	}
 	report.add(checkResult{name: "database", ok: true, detail: version})
 
@@ -139,10 +149,7 @@ func (r *runner) doctor(c *cli.Context) error {
 	if info, err := svc.CheckUsersTable(c.Context, db); err != nil {
 		report.add(checkResult{name: "users table", detail: err.Error(), fix: "set --users-table and the --user-*-column flags to the application's users table"})
 	} else {
-		email := "no email column"
-		if u.EmailColumn != "" {
-			email = "email " + u.EmailColumn
-		}
+		email := r.doctorEmail(c, db, u)
 		report.add(checkResult{name: "users table", ok: true, detail: fmt.Sprintf("%s: id %s (%s), login %s, %s", u.Table, u.IDColumn, info.IDType, u.LoginColumn, email)})
 	}
 
@@ -162,6 +169,47 @@ func (r *runner) doctor(c *cli.Context) error {
 	return report.finish()
 }
 
+// doctorSQLite adds to the database line what support asks about a
+// SQLite file: its journal mode (when readers wait on a bulk run;
+// switching is `migrate --wal`), and whether commands that write can.
+func (r *runner) doctorSQLite(c *cli.Context, db *gorm.DB) string {
+	var s string
+	if config.Unlocked(db) {
+		s = ", read without locking (SQLite cannot create its -shm file beside it), so its journal mode is not known"
+	} else if mode, err := config.JournalMode(c.Context, db); err == nil {
+		s = ", journal mode " + mode
+	}
+	target := config.Target{Driver: "sqlite", Path: config.DemoDBPath}
+	if !usesDemoDatabase(c) {
+		t, err := config.ParseTarget(c.String(flagDB))
+		if err != nil {
+			return s
+		}
+		target = t
+	}
+	if err := config.CheckWritable(target); err != nil {
+		s += "; " + strings.TrimPrefix(err.Error(), config.ErrDatabase.Error()+": ")
+	}
+	return s
+}
+
+// doctorEmail says which email column is used and why, and points out an
+// email column left unused.
+func (r *runner) doctorEmail(c *cli.Context, db *gorm.DB, u models.UsersTable) string {
+	switch {
+	case u.EmailColumn != "" && c.IsSet(flagEmailColumn):
+		return "email " + u.EmailColumn
+	case u.EmailColumn != "" && usesDemoDatabase(c):
+		return "email " + u.EmailColumn + " (the demo users table's)"
+	case u.EmailColumn != "":
+		return fmt.Sprintf("email %s (detected: no --%s configured, and the table has a column named %s)", u.EmailColumn, flagEmailColumn, u.EmailColumn)
+	}
+	if col, err := config.DetectEmailColumn(c.Context, db, u.Table); err == nil && col != "" {
+		return fmt.Sprintf("no email column configured, though the table has one named %s (--%s %s shows it)", col, flagEmailColumn, col)
+	}
+	return "no email column"
+}
+
 // doctorKey checks the key file and that the key opens stored secrets (db
 // is nil when the database did not answer), reporting both checks.
 func (r *runner) doctorKey(c *cli.Context, report *doctorReport, st settings, db *gorm.DB, keyFile string, schemaOK bool) {
@@ -171,15 +219,15 @@ func (r *runner) doctorKey(c *cli.Context, report *doctorReport, st settings, db
 		}
 		report.notChecked(reason, "secrets")
 	}
-	key, err := config.LoadKey(keyFile, r.streams.Getenv("TOTPADM_KEY"))
+	key, err := config.ReadKey(keyFile, r.streams.Getenv("TOTPADM_KEY"))
 	switch {
+	case errors.Is(err, config.ErrNoKeyConfigured):
+		report.add(checkResult{name: "key", detail: "no key configured", fix: "pass --key-file with the key the secrets are sealed with (a new installation: `totpadm keygen --out FILE`), or set TOTPADM_KEY"})
+		secretsNotChecked("no key")
+		return
 	case err != nil:
 		report.add(checkResult{name: "key", detail: err.Error(), fix: "fix the key file or TOTPADM_KEY"})
 		secretsNotChecked("no usable key")
-		return
-	case key == nil:
-		report.add(checkResult{name: "key", detail: "no key configured", fix: "pass --key-file with the key the secrets are sealed with (a new installation: `totpadm keygen --out FILE`), or set TOTPADM_KEY"})
-		secretsNotChecked("no key")
 		return
 	}
 	where := "TOTPADM_KEY"

@@ -57,7 +57,7 @@ func TestDoctor(t *testing.T) {
 				t.Error("doctor changed the database")
 			}
 			checks := doctorJSON(t, testutil.Run(t, testutil.Options{}, db.Args("-o", "json", "doctor")...))
-			if len(checks) != 7 || !checks["clock"].OK || !checks["database"].OK {
+			if len(checks) != 8 || !checks["clock"].OK || !checks["database"].OK {
 				t.Errorf("json checks: %+v", checks)
 			}
 		})
@@ -97,7 +97,7 @@ func TestDoctor(t *testing.T) {
 func TestDoctorOneLinePerCheckWhenEarlyChecksFail(t *testing.T) {
 	db := testutil.NewSQLite(t)
 	bad := writeFile(t, db.Dir, "bad.toml", "max-failure = 3\n")
-	all := []string{"config", "database", "users table", "schema", "key", "secrets", "clock"}
+	all := []string{"version", "config", "database", "users table", "schema", "key", "secrets", "clock"}
 	cases := []struct {
 		name   string
 		args   []string

@@ -8,11 +8,15 @@ import (
 
 // hoistGlobalFlags reorders the command line the way people write it into
 // the order urfave/cli v2 parses: global flags written after the
-// subcommand ("totpadm status -o json") move before it, and the
-// subcommand's own flags written after its arguments ("disable alice
-// --dry-run") move before those. Without this, v2 stops at the first
-// argument and would take "--dry-run" for a user name — after disabling
-// alice for real. Nothing after a "--" moves.
+// subcommand ("totpadm status -o json", "totpadm config show --db x") move
+// before it, and a command's own flags written after its arguments
+// ("disable alice --dry-run") move before those. Without this, v2 stops at
+// the first argument and would take "--dry-run" for a user name — after
+// disabling alice for real.
+//
+// The arguments then follow a "--" of their own, so that cli takes none
+// of them for a flag and never a "--" for an argument: "status alice --
+// -x" looks up alice and -x. Nothing after the user's "--" moves.
 func hoistGlobalFlags(args []string, globals []cli.Flag, cmds []*cli.Command) []string {
 	// The shell-completion request must stay last, where cli looks for it.
 	if n := len(args); n > 1 && args[n-1] == "--generate-bash-completion" {
@@ -21,13 +25,7 @@ func hoistGlobalFlags(args []string, globals []cli.Flag, cmds []*cli.Command) []
 	if len(args) < 2 {
 		return args
 	}
-	takesValue := map[string]bool{} // global flag name → takes a value
-	for _, f := range globals {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			takesValue[n] = !isBool
-		}
-	}
+	takesValue := flagArity(globals)
 	// Find the subcommand: the first argument that is not a global flag or
 	// a global flag's value.
 	i := 1
@@ -48,42 +46,60 @@ func hoistGlobalFlags(args []string, globals []cli.Flag, cmds []*cli.Command) []
 	if cmd == nil {
 		return args
 	}
-	own := map[string]bool{} // command flag name → takes a value
-	for _, f := range cmd.Flags {
-		_, isBool := f.(*cli.BoolFlag)
-		for _, n := range f.Names() {
-			own[n] = !isBool
-		}
-	}
 	head := append([]string(nil), args[:i]...)
-	var cmdFlags, positional []string
-	for j := i + 1; j < len(args); j++ {
-		a := args[j]
+	tail := hoistCommand(cmd, args[i+1:], takesValue, &head)
+	return append(append(head, args[i]), tail...)
+}
+
+// hoistCommand sorts what follows cmd on the command line: global flags
+// onto head, cmd's own flags first, then a subcommand with what follows
+// it, sorted likewise, or else the arguments behind a "--".
+func hoistCommand(cmd *cli.Command, rest []string, globals map[string]bool, head *[]string) []string {
+	own := flagArity(cmd.Flags)
+	var flags, positional []string
+	for j := 0; j < len(rest); j++ {
+		a := rest[j]
 		if a == "--" {
-			positional = append(positional, args[j:]...)
+			positional = append(positional, rest[j+1:]...)
 			break
 		}
 		name, hasValue, ok := flagName(a)
 		if !ok {
+			if sub := findCommand(cmd.Subcommands, a); sub != nil && len(positional) == 0 {
+				return append(append(flags, a), hoistCommand(sub, rest[j+1:], globals, head)...)
+			}
 			positional = append(positional, a)
 			continue
 		}
-		dest, valued := &cmdFlags, own[name]
+		dest, valued := &flags, own[name]
 		if _, mine := own[name]; !mine {
-			if global, isGlobal := takesValue[name]; isGlobal {
-				dest, valued = &head, global
+			if global, isGlobal := globals[name]; isGlobal {
+				dest, valued = head, global
 			}
 			// An unknown flag stays with the command, which reports it.
 		}
 		*dest = append(*dest, a)
-		if valued && !hasValue && j+1 < len(args) {
+		if valued && !hasValue && j+1 < len(rest) {
 			j++
-			*dest = append(*dest, args[j])
+			*dest = append(*dest, rest[j])
 		}
 	}
-	out := append(head, args[i])
-	out = append(out, cmdFlags...)
-	return append(out, positional...)
+	if len(positional) > 0 {
+		flags = append(append(flags, "--"), positional...)
+	}
+	return flags
+}
+
+// flagArity maps each name of flags to whether it takes a value.
+func flagArity(flags []cli.Flag) map[string]bool {
+	m := map[string]bool{}
+	for _, f := range flags {
+		_, isBool := f.(*cli.BoolFlag)
+		for _, n := range f.Names() {
+			m[n] = !isBool
+		}
+	}
+	return m
 }
 
 // flagName parses "-o", "--output" or "--output=json".

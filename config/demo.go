@@ -31,6 +31,11 @@ var DemoUsers = []struct{ Login, Email string }{
 // place, so a concurrent run, or one killed halfway, never leaves a
 // half-built database behind.
 func EnsureDemo(ctx context.Context, dbPath, keyPath string, tables models.Tables) (bool, error) {
+	// Before anything is created: a cgo-less binary would otherwise leave
+	// a key file behind and then fail on the database.
+	if !SQLiteSupported {
+		return false, noSQLite("without --db totpadm uses a SQLite demo database")
+	}
 	if _, err := os.Stat(dbPath); err == nil {
 		return false, nil
 	} else if !errors.Is(err, fs.ErrNotExist) {
@@ -67,11 +72,18 @@ func EnsureDemo(ctx context.Context, dbPath, keyPath string, tables models.Table
 }
 
 func buildDemo(ctx context.Context, path string, tables models.Tables) error {
+	ctx = writableContext(ctx)
 	db, err := Open(ctx, Target{Driver: "sqlite", Path: path}, OpenOptions{})
 	if err != nil {
 		return err
 	}
 	defer Close(db)
+	// The demo database is totpadm's own, so it may have the journal mode
+	// that suits concurrent use (readers do not block the writer), which
+	// totpadm never imposes on an application's database.
+	if _, err := SwitchToWAL(ctx, db); err != nil {
+		return err
+	}
 	err = db.WithContext(ctx).Exec(`CREATE TABLE users (
   id INTEGER PRIMARY KEY,
   username TEXT NOT NULL UNIQUE,

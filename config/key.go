@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"github.com/totpadm/totpadm/models"
 )
@@ -13,10 +14,27 @@ import (
 // ErrKey marks a key that is configured but unusable.
 var ErrKey = errors.New("encryption key")
 
-// LoadKey reads the key from keyFile when set, else from the base64 text
-// in envKey. Neither set returns nil: commands that touch no secret work
-// without a key, and those that do fail with models.ErrNoKey.
+// ErrNoKeyConfigured: neither a key file nor TOTPADM_KEY is set. It wraps
+// models.ErrNoKey, whose message says how to make a key, so that it reads
+// and classifies the same wherever it surfaces.
+var ErrNoKeyConfigured = fmt.Errorf("%w", models.ErrNoKey)
+
+// LoadKey is ReadKey for callers to whom no key is no error: it returns
+// nil, nil then.
+//
+// Deprecated: a nil key is easy to pass on unchecked. Use ReadKey and
+// test for errors.Is(err, ErrNoKeyConfigured) where a key is optional.
 func LoadKey(keyFile, envKey string) (*models.Key, error) {
+	key, err := ReadKey(keyFile, envKey)
+	if errors.Is(err, ErrNoKeyConfigured) {
+		return nil, nil
+	}
+	return key, err
+}
+
+// ReadKey reads the key from keyFile when set, else from the base64 text
+// in envKey. Neither set is ErrNoKeyConfigured.
+func ReadKey(keyFile, envKey string) (*models.Key, error) {
 	if keyFile != "" {
 		text, err := readKeyFile(keyFile)
 		if err != nil {
@@ -35,7 +53,7 @@ func LoadKey(keyFile, envKey string) (*models.Key, error) {
 		}
 		return key, nil
 	}
-	return nil, nil
+	return nil, ErrNoKeyConfigured
 }
 
 // maxKeyFileSize bounds what is read from a key file: a key is 44 bytes of
@@ -83,10 +101,14 @@ func readKeyFile(path string) ([]byte, error) {
 func WriteKeyFile(path, key string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
-		if errors.Is(err, fs.ErrExist) {
+		dir := filepath.Dir(path)
+		switch {
+		case errors.Is(err, fs.ErrExist):
 			return fmt.Errorf("%w: %s already exists; refusing to overwrite a key: %w", ErrKey, path, fs.ErrExist)
+		case errors.Is(err, fs.ErrNotExist):
+			return fmt.Errorf("%w: could not create key file %s: the directory %s does not exist (create it first: mkdir -m 700 %s)", ErrKey, path, dir, dir)
 		}
-		return fmt.Errorf("%w: %w", ErrKey, err)
+		return fmt.Errorf("%w: could not create key file %s: %s", ErrKey, path, reason(err))
 	}
 	if _, err := fmt.Fprintln(f, key); err != nil {
 		f.Close()

@@ -4,22 +4,30 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
-	"os"
 	"strings"
 	"time"
 
 	mysqldriver "github.com/go-sql-driver/mysql"
 	"gorm.io/driver/mysql"
 	"gorm.io/driver/postgres"
-	"gorm.io/driver/sqlite"
 	"gorm.io/gorm"
 	"gorm.io/gorm/logger"
 )
 
 // ErrDatabase marks a failure to reach or open the database.
 var ErrDatabase = errors.New("database")
+
+// ErrNoSQLite: this binary was built without cgo, so it has no SQLite
+// driver (go-sqlite3 is C).
+var ErrNoSQLite = errors.New("SQLite support is not compiled into this totpadm")
+
+// noSQLite says why SQLite was wanted and how to get it. It wraps
+// ErrDatabase: an environment failure, exit 5.
+func noSQLite(why string) error {
+	return fmt.Errorf("%w: %s, but %w (it was built with CGO_ENABLED=0): rebuild it with cgo and a C compiler "+
+		"(Debian/Ubuntu: apt-get install gcc), or use --db postgres://… or --db mysql://…", ErrDatabase, why, ErrNoSQLite)
+}
 
 // DefaultBusyTimeout is how long a SQLite writer waits for another one.
 const DefaultBusyTimeout = 10 * time.Second
@@ -30,12 +38,27 @@ type OpenOptions struct {
 	// Create allows a missing SQLite file to be created (demo database
 	// only): a mistyped --db must fail, not yield an empty database.
 	Create bool
+	// ReadOnly: the caller only reads. SQLite is then opened read-only,
+	// so that not a byte of the file can change, and a database on a
+	// read-only filesystem or in a directory totpadm cannot write to can
+	// still be inspected. Without it, Open refuses a SQLite database it
+	// cannot write (ErrReadOnly) rather than fail halfway through a
+	// change. See also ReadOnlyContext.
+	ReadOnly bool
 }
 
 // Open connects to the target. Errors never contain the password: the
 // whole message is redacted, not only the driver's part, since callers
 // such as doctor -o json print it without further redaction.
 func Open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
+	if t.Driver == "sqlite" && !SQLiteSupported {
+		return nil, noSQLite(t.Path + " is a SQLite database")
+	}
+	if t.Driver == "sqlite" && !opt.Create && !readOnly(ctx, opt) {
+		if err := checkWritable(t.Path); err != nil {
+			return nil, err
+		}
+	}
 	db, err := open(ctx, t, opt)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %s", ErrDatabase, Redact(fmt.Sprintf("open %s: %s", t, err), t.Password()))
@@ -44,30 +67,10 @@ func Open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
 }
 
 func open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
-	cfg := &gorm.Config{
-		// GORM's logger prints SQL with its arguments: ciphertexts, hashes,
-		// and on failure whatever the statement held. Nothing may leak.
-		Logger:                 logger.Discard,
-		SkipDefaultTransaction: true,
-		// Open pings once below, with the caller's context.
-		DisableAutomaticPing: true,
-	}
 	var dialector gorm.Dialector
 	switch t.Driver {
 	case "sqlite":
-		if !opt.Create {
-			info, err := os.Stat(t.Path)
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, errors.New("no such file (totpadm never creates a database at a --db path; check the path)")
-			}
-			if err != nil {
-				return nil, err
-			}
-			if info.IsDir() {
-				return nil, errors.New("is a directory")
-			}
-		}
-		dialector = sqlite.Open(sqliteDSN(t.Path, opt))
+		return openSQLite(ctx, t.Path, opt)
 	case "postgres":
 		dialector = postgres.New(postgres.Config{DSN: postgresDSN(t.URL)})
 	case "mysql":
@@ -79,7 +82,20 @@ func open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
 	default:
 		return nil, fmt.Errorf("unsupported driver %q", t.Driver)
 	}
-	db, err := gorm.Open(dialector, cfg)
+	return connect(ctx, dialector, 0)
+}
+
+// connect opens a pool through dialector and pings it once with ctx;
+// maxConns 0 leaves the pool unbounded.
+func connect(ctx context.Context, dialector gorm.Dialector, maxConns int) (*gorm.DB, error) {
+	db, err := gorm.Open(dialector, &gorm.Config{
+		// GORM's logger prints SQL with its arguments: ciphertexts, hashes,
+		// and on failure whatever the statement held. Nothing may leak.
+		Logger:                 logger.Discard,
+		SkipDefaultTransaction: true,
+		// Pinged below, with the caller's context.
+		DisableAutomaticPing: true,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -87,34 +103,14 @@ func open(ctx context.Context, t Target, opt OpenOptions) (*gorm.DB, error) {
 	if err != nil {
 		return nil, err
 	}
-	if t.Driver == "sqlite" {
-		// One connection: SQLite has one writer anyway, and a single
-		// connection keeps the WAL and busy-timeout pragmas in one place.
-		sqlDB.SetMaxOpenConns(1)
+	if maxConns > 0 {
+		sqlDB.SetMaxOpenConns(maxConns)
 	}
 	if err := sqlDB.PingContext(ctx); err != nil {
 		sqlDB.Close()
 		return nil, err
 	}
 	return db, nil
-}
-
-// sqliteDSN builds a file: URI. mode=rw (or rwc) stops SQLite from creating
-// a file we were not asked to create; _txlock=immediate takes the write lock
-// at BEGIN, so a read-then-write transaction waits on the busy timeout
-// instead of failing with "database is locked" when it upgrades.
-func sqliteDSN(path string, opt OpenOptions) string {
-	busy := opt.BusyTimeout
-	if busy <= 0 {
-		busy = DefaultBusyTimeout
-	}
-	mode := "rw"
-	if opt.Create {
-		mode = "rwc"
-	}
-	escaped := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return fmt.Sprintf("file:%s?mode=%s&_busy_timeout=%d&_journal_mode=WAL&_synchronous=NORMAL&_txlock=immediate&_foreign_keys=1",
-		escaped, mode, busy.Milliseconds())
 }
 
 // postgresDSN adds a connect timeout unless one is given, so an unreachable
@@ -172,6 +168,7 @@ func mysqlDSN(raw string) (string, error) {
 // Close releases the connection pool.
 func Close(db *gorm.DB) {
 	if sqlDB, err := db.DB(); err == nil {
+		unlocked.Delete(sqlDB)
 		sqlDB.Close()
 	}
 }

@@ -63,6 +63,10 @@ func NewSQLite(t *testing.T) *DB {
 	}
 	db := &DB{Backend: "sqlite", Spec: path, Dir: dir}
 	db.Gorm = open(t, config.Target{Driver: "sqlite", Path: path})
+	// An application that shares SQLite between processes runs it in WAL
+	// mode; totpadm no longer switches a file to WAL itself, so the test
+	// database, which stands for such an application's, does it here.
+	db.Exec(t, "PRAGMA journal_mode=WAL")
 	db.setup(t, `CREATE TABLE users (id INTEGER PRIMARY KEY, username TEXT NOT NULL UNIQUE, email TEXT)`)
 	return db
 }
