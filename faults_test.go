@@ -28,6 +28,7 @@ import (
 
 	"github.com/totpadm/totpadm/config"
 	"github.com/totpadm/totpadm/internal/testutil"
+	"github.com/totpadm/totpadm/keyfile"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -81,7 +82,7 @@ func faultKeyFile(t *testing.T) string {
 		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "totpadm.key")
-	if err := config.WriteKeyFile(path, key); err != nil {
+	if err := keyfile.Write(path, key); err != nil {
 		t.Fatal(err)
 	}
 	return path

@@ -11,6 +11,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/totpadm/totpadm/config"
+	"github.com/totpadm/totpadm/keyfile"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -219,9 +220,9 @@ func (r *runner) doctorKey(c *cli.Context, report *doctorReport, st settings, db
 		}
 		report.notChecked(reason, "secrets")
 	}
-	key, err := config.ReadKey(keyFile, r.streams.Getenv("TOTPADM_KEY"))
+	key, err := keyfile.Read(keyFile, r.streams.Getenv("TOTPADM_KEY"))
 	switch {
-	case errors.Is(err, config.ErrNoKeyConfigured):
+	case errors.Is(err, keyfile.ErrNoKey):
 		report.add(checkResult{name: "key", detail: "no key configured", fix: "pass --key-file with the key the secrets are sealed with (a new installation: `totpadm keygen --out FILE`), or set TOTPADM_KEY"})
 		secretsNotChecked("no key")
 		return

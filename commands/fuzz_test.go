@@ -20,6 +20,7 @@ import (
 
 	"github.com/totpadm/totpadm/config"
 	"github.com/totpadm/totpadm/internal/testutil"
+	"github.com/totpadm/totpadm/keyfile"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -264,7 +265,7 @@ func userRefFuzzDB(f *testing.F) *testutil.DB {
 		f.Fatal(err)
 	}
 	keyFile := filepath.Join(dir, "totpadm.key")
-	if err := config.WriteKeyFile(keyFile, key); err != nil {
+	if err := keyfile.Write(keyFile, key); err != nil {
 		f.Fatal(err)
 	}
 	return &testutil.DB{Backend: "sqlite", Spec: path, KeyFile: keyFile, Dir: dir, Gorm: gdb}

@@ -6,7 +6,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/totpadm/totpadm/config"
+	"github.com/totpadm/totpadm/keyfile"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -35,7 +35,7 @@ func (r *runner) keygen(c *cli.Context) error {
 		return err
 	}
 	if out := c.String("out"); out != "" {
-		if err := config.WriteKeyFile(out, key); err != nil {
+		if err := keyfile.Write(out, key); err != nil {
 			return err
 		}
 		fmt.Fprintf(r.streams.Err, "totpadm: wrote a new key to %s (mode 0600); back it up: without it no secret can be read\n", out)

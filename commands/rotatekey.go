@@ -5,7 +5,7 @@ import (
 
 	"github.com/urfave/cli/v2"
 
-	"github.com/totpadm/totpadm/config"
+	"github.com/totpadm/totpadm/keyfile"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -45,7 +45,7 @@ func (r *runner) rotateKey(c *cli.Context) error {
 	if c.Int("batch-size") < 1 {
 		return usagef("rotate-key: --batch-size must be at least 1")
 	}
-	newKey, err := config.LoadKey(c.String("new-key-file"), "")
+	newKey, err := keyfile.Read(c.String("new-key-file"), "")
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/totpadm/totpadm/config"
 	"github.com/totpadm/totpadm/internal/testutil"
+	"github.com/totpadm/totpadm/keyfile"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -21,10 +21,10 @@ func rotateNewKeyFile(t *testing.T, dir, name string) (string, *models.Key) {
 		t.Fatal(err)
 	}
 	path := filepath.Join(dir, name)
-	if err := config.WriteKeyFile(path, text); err != nil {
+	if err := keyfile.Write(path, text); err != nil {
 		t.Fatal(err)
 	}
-	key, err := config.LoadKey(path, "")
+	key, err := keyfile.Read(path, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +48,7 @@ func TestRotateKey(t *testing.T) {
 		for _, login := range testutil.Users {
 			enrolled = append(enrolled, testutil.Enroll(t, db, login))
 		}
-		oldKey, err := config.LoadKey(db.KeyFile, "")
+		oldKey, err := keyfile.Read(db.KeyFile, "")
 		if err != nil {
 			t.Fatal(err)
 		}

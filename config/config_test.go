@@ -2,9 +2,7 @@ package config_test
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
-	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -12,7 +10,6 @@ import (
 	"testing"
 
 	"github.com/totpadm/totpadm/config"
-	"github.com/totpadm/totpadm/models"
 )
 
 func TestParseTarget(t *testing.T) {
@@ -386,167 +383,5 @@ func TestOpenNeverCreatesAMissingFile(t *testing.T) {
 	}
 	if _, err := config.Open(context.Background(), config.Target{Driver: "sqlite", Path: dir}, config.OpenOptions{}); err == nil {
 		t.Errorf("Open of a directory succeeded")
-	}
-}
-
-func configTestKey(t *testing.T) string {
-	t.Helper()
-	key, err := models.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return key
-}
-
-// configKeyFile writes key to a file with exactly mode perm.
-func configKeyFile(t *testing.T, content string, perm os.FileMode) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), "totpadm.key")
-	if err := os.WriteFile(path, []byte(content+"\n"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chmod(path, perm); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-func TestLoadKeyPermissions(t *testing.T) {
-	key := configTestKey(t)
-	for _, tc := range []struct {
-		perm os.FileMode
-		ok   bool
-	}{
-		{0o600, true},
-		{0o400, true},
-		{0o700, true},
-		{0o644, false},
-		{0o640, false},
-		{0o604, false},
-		{0o660, false},
-		{0o610, false},
-		{0o666, false},
-	} {
-		t.Run(tc.perm.String(), func(t *testing.T) {
-			path := configKeyFile(t, key, tc.perm)
-			k, err := config.LoadKey(path, "")
-			if tc.ok {
-				if err != nil || k == nil {
-					t.Fatalf("LoadKey of a %04o file: key %v, error %v", tc.perm, k, err)
-				}
-				return
-			}
-			if err == nil {
-				t.Fatalf("LoadKey accepted a key file with mode %04o", tc.perm)
-			}
-			if k != nil {
-				t.Errorf("LoadKey returned a key along with the error")
-			}
-			if !errors.Is(err, config.ErrKey) || !strings.Contains(err.Error(), "chmod 600") {
-				t.Errorf("error %q should wrap ErrKey and say to chmod 600", err)
-			}
-			if strings.Contains(err.Error(), key) {
-				t.Errorf("error shows the key: %v", err)
-			}
-		})
-	}
-}
-
-func TestLoadKeySources(t *testing.T) {
-	key, other := configTestKey(t), configTestKey(t)
-	fromFile, err := config.LoadKey(configKeyFile(t, key, 0o600), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fromEnv, err := config.LoadKey("", key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if fromFile == nil || fromEnv == nil || fromFile.ID() != fromEnv.ID() {
-		t.Fatalf("the same key read from a file and from TOTPADM_KEY differs")
-	}
-	both, err := config.LoadKey(configKeyFile(t, key, 0o600), other)
-	if err != nil || both.ID() != fromFile.ID() {
-		t.Errorf("a key file must take precedence over TOTPADM_KEY (err %v)", err)
-	}
-	if k, err := config.LoadKey("", ""); k != nil || err != nil {
-		t.Errorf("no key configured: %v, %v; want nil, nil", k, err)
-	}
-
-	for _, tc := range []struct {
-		name          string
-		file, env     string
-		errHas, never string
-	}{
-		{name: "missing file", file: filepath.Join(t.TempDir(), "none.key"), errHas: "keygen"},
-		{name: "garbage file", file: configKeyFile(t, "not a key at all!!", 0o600), errHas: "base64", never: "not a key at all"},
-		{name: "short key file", file: configKeyFile(t, "c2hvcnRrZXlzaG9ydGtleQ==", 0o600), errHas: "bytes", never: "c2hvcnRrZXlzaG9ydGtleQ"},
-		{name: "garbage TOTPADM_KEY", env: "###not-base64###", errHas: "TOTPADM_KEY", never: "###not-base64###"},
-		{name: "truncated TOTPADM_KEY", env: key[:20], errHas: "TOTPADM_KEY", never: key[:20]},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			k, err := config.LoadKey(tc.file, tc.env)
-			if err == nil || k != nil {
-				t.Fatalf("LoadKey: key %v, error %v; want an error", k, err)
-			}
-			if !errors.Is(err, config.ErrKey) || !strings.Contains(err.Error(), tc.errHas) {
-				t.Errorf("error %q should wrap ErrKey and mention %q", err, tc.errHas)
-			}
-			if tc.never != "" && strings.Contains(err.Error(), tc.never) {
-				t.Errorf("error %q shows the key material", err)
-			}
-		})
-	}
-}
-
-func TestWriteKeyFile(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "totpadm.key")
-	key := configTestKey(t)
-	if err := config.WriteKeyFile(path, key); err != nil {
-		t.Fatal(err)
-	}
-	info, err := os.Stat(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if info.Mode().Perm() != 0o600 {
-		t.Errorf("key file mode %04o, want 0600", info.Mode().Perm())
-	}
-	loaded, err := config.LoadKey(path, "")
-	if err != nil {
-		t.Fatalf("LoadKey of a written key file: %v", err)
-	}
-	want, _ := config.LoadKey("", key)
-	if loaded.ID() != want.ID() {
-		t.Errorf("the written key file holds another key")
-	}
-
-	// A second write must not replace the key: that would orphan every
-	// secret sealed with it.
-	err = config.WriteKeyFile(path, configTestKey(t))
-	if err == nil {
-		t.Fatal("WriteKeyFile overwrote an existing key file")
-	}
-	if !errors.Is(err, config.ErrKey) || !strings.Contains(err.Error(), "already exists") {
-		t.Errorf("error %q should wrap ErrKey and say the file exists", err)
-	}
-	again, err2 := config.LoadKey(path, "")
-	if err2 != nil || again.ID() != want.ID() {
-		t.Errorf("the refused write changed the key file (err %v)", err2)
-	}
-	// Callers (EnsureDemo's concurrent first run) tell "someone else
-	// created the key" from a real failure with errors.Is(err, fs.ErrExist).
-	if !errors.Is(err, fs.ErrExist) {
-		t.Errorf("WriteKeyFile's refusal does not match fs.ErrExist, so EnsureDemo's race handling (which checks errors.Is(err, fs.ErrExist)) never applies: %v", err)
-	}
-
-	// Nor may it write into a directory that does not exist, or follow
-	// through an existing path of another kind.
-	if err := config.WriteKeyFile(filepath.Join(dir, "no", "such", "dir.key"), key); err == nil || !errors.Is(err, config.ErrKey) {
-		t.Errorf("WriteKeyFile into a missing directory: %v", err)
-	}
-	if err := config.WriteKeyFile(dir, key); err == nil {
-		t.Errorf("WriteKeyFile onto a directory succeeded")
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/totpadm/totpadm/keyfile"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -46,7 +47,7 @@ func EnsureDemo(ctx context.Context, dbPath, keyPath string, tables models.Table
 		if err != nil {
 			return false, err
 		}
-		if err := WriteKeyFile(keyPath, key); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := keyfile.Write(keyPath, key); err != nil && !errors.Is(err, fs.ErrExist) {
 			return false, err
 		}
 	}

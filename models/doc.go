@@ -25,5 +25,5 @@
 //
 // Errors match the sentinels in errors.go under errors.Is and state what
 // went wrong without advice for any particular tool; totpadm's CLI adds
-// its own.
+// its own. Package keyfile loads the key without linking SQLite.
 package models

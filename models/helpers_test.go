@@ -21,6 +21,7 @@ import (
 
 	"github.com/totpadm/totpadm/config"
 	"github.com/totpadm/totpadm/internal/testutil"
+	"github.com/totpadm/totpadm/keyfile"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -109,7 +110,7 @@ type env struct {
 
 func newEnv(t *testing.T, db *testutil.DB, mutate ...func(*models.Config)) *env {
 	t.Helper()
-	key, err := config.LoadKey(db.KeyFile, "")
+	key, err := keyfile.Read(db.KeyFile, "")
 	if err != nil {
 		t.Fatalf("load key: %v", err)
 	}

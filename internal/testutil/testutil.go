@@ -20,6 +20,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/totpadm/totpadm/config"
+	"github.com/totpadm/totpadm/keyfile"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -154,7 +155,7 @@ func (db *DB) setup(t *testing.T, createUsers string) {
 		t.Fatal(err)
 	}
 	db.KeyFile = filepath.Join(db.Dir, "totpadm.key")
-	if err := config.WriteKeyFile(db.KeyFile, key); err != nil {
+	if err := keyfile.Write(db.KeyFile, key); err != nil {
 		t.Fatal(err)
 	}
 }

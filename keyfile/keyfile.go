@@ -1,4 +1,9 @@
-package config
+// Package keyfile loads and writes totpadm's encryption key: from a key
+// file that only its owner can read, as ssh demands of a private key, or
+// from the base64 text of TOTPADM_KEY. Unlike package config it links no
+// SQLite driver (and so needs no cgo): an application's login path loads
+// the key with it and with models alone.
+package keyfile
 
 import (
 	"errors"
@@ -14,27 +19,14 @@ import (
 // ErrKey marks a key that is configured but unusable.
 var ErrKey = errors.New("encryption key")
 
-// ErrNoKeyConfigured: neither a key file nor TOTPADM_KEY is set. It wraps
-// models.ErrNoKey, whose message says how to make a key, so that it reads
-// and classifies the same wherever it surfaces.
-var ErrNoKeyConfigured = fmt.Errorf("%w", models.ErrNoKey)
+// ErrNoKey: neither a key file nor TOTPADM_KEY is set. It wraps
+// models.ErrNoKey, so that it classifies the same wherever it surfaces; a
+// caller to whom a key is optional tests for it with errors.Is.
+var ErrNoKey = fmt.Errorf("%w", models.ErrNoKey)
 
-// LoadKey is ReadKey for callers to whom no key is no error: it returns
-// nil, nil then.
-//
-// Deprecated: a nil key is easy to pass on unchecked. Use ReadKey and
-// test for errors.Is(err, ErrNoKeyConfigured) where a key is optional.
-func LoadKey(keyFile, envKey string) (*models.Key, error) {
-	key, err := ReadKey(keyFile, envKey)
-	if errors.Is(err, ErrNoKeyConfigured) {
-		return nil, nil
-	}
-	return key, err
-}
-
-// ReadKey reads the key from keyFile when set, else from the base64 text
-// in envKey. Neither set is ErrNoKeyConfigured.
-func ReadKey(keyFile, envKey string) (*models.Key, error) {
+// Read reads the key from keyFile when set, else from the base64 text in
+// envKey. Neither set is ErrNoKey: never a nil key without an error.
+func Read(keyFile, envKey string) (*models.Key, error) {
 	if keyFile != "" {
 		text, err := readKeyFile(keyFile)
 		if err != nil {
@@ -53,7 +45,7 @@ func ReadKey(keyFile, envKey string) (*models.Key, error) {
 		}
 		return key, nil
 	}
-	return nil, ErrNoKeyConfigured
+	return nil, ErrNoKey
 }
 
 // maxKeyFileSize bounds what is read from a key file: a key is 44 bytes of
@@ -96,9 +88,9 @@ func readKeyFile(path string) ([]byte, error) {
 	return text, nil
 }
 
-// WriteKeyFile writes a new key to path, mode 0600, refusing to replace an
+// Write writes a new key to path, mode 0600, refusing to replace an
 // existing file: overwriting a key would orphan every secret sealed with it.
-func WriteKeyFile(path, key string) error {
+func Write(path, key string) error {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if err != nil {
 		dir := filepath.Dir(path)
@@ -108,7 +100,11 @@ func WriteKeyFile(path, key string) error {
 		case errors.Is(err, fs.ErrNotExist):
 			return fmt.Errorf("%w: could not create key file %s: the directory %s does not exist (create it first: mkdir -m 700 %s)", ErrKey, path, dir, dir)
 		}
-		return fmt.Errorf("%w: could not create key file %s: %s", ErrKey, path, reason(err))
+		var pathErr *fs.PathError
+		if errors.As(err, &pathErr) {
+			err = pathErr.Err // the path is named already
+		}
+		return fmt.Errorf("%w: could not create key file %s: %s", ErrKey, path, err)
 	}
 	if _, err := fmt.Fprintln(f, key); err != nil {
 		f.Close()

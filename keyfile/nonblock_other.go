@@ -1,6 +1,6 @@
 //go:build !unix
 
-package config
+package keyfile
 
 // openNonBlocking: without FIFOs to block on, opening needs no flag.
 const openNonBlocking = 0
