@@ -12,6 +12,7 @@ import (
 	"gorm.io/gorm"
 
 	"github.com/totpadm/totpadm/config"
+	"github.com/totpadm/totpadm/keyfile"
 	"github.com/totpadm/totpadm/models"
 )
 
@@ -285,15 +286,19 @@ func (r *runner) open(c *cli.Context, key keyUse) (*session, error) {
 	if err := models.CheckSchema(c.Context, db, st.tables); err != nil {
 		return fail(err)
 	}
+	if err := r.readUsersTable(c, db, &st.svc.Users); err != nil {
+		return fail(err)
+	}
 	if key != keyNone {
-		k, err := config.LoadKey(keyFile, r.streams.Getenv("TOTPADM_KEY"))
-		if err != nil {
+		k, err := keyfile.Read(keyFile, r.streams.Getenv("TOTPADM_KEY"))
+		switch {
+		case errors.Is(err, keyfile.ErrNoKey) && key == keyOptional:
+			// verify of a user without 2FA, say, needs no key
+		case err != nil:
 			return fail(err)
+		default:
+			st.svc.Key = k
 		}
-		if k == nil && key >= keyRequired {
-			return fail(models.ErrNoKey)
-		}
-		st.svc.Key = k
 	}
 	if sess.svc, err = models.NewService(st.svc); err != nil {
 		return fail(usageError{err})
@@ -342,6 +347,23 @@ func (r *runner) connect(c *cli.Context, tables models.Tables, users *models.Use
 		return nil, "", err
 	}
 	return db, keyFile, nil
+}
+
+// readUsersTable reads the mapped users table's columns. That is where a
+// users table that is not there shows first: the error names the table
+// looked for and how to map another, instead of a bare "relation does not
+// exist". A table with a column named email, when none is configured,
+// shows it without a flag (doctor says so).
+func (r *runner) readUsersTable(c *cli.Context, db *gorm.DB, users *models.UsersTable) error {
+	col, err := config.DetectEmailColumn(c.Context, db, users.Table)
+	if err != nil {
+		return fmt.Errorf("the users table %q cannot be read (map the application's table with --%s, --%s and --%s): %w",
+			users.Table, flagUsersTable, flagIDColumn, flagLoginColumn, err)
+	}
+	if users.EmailColumn == "" && !c.IsSet(flagEmailColumn) {
+		users.EmailColumn = col
+	}
+	return nil
 }
 
 // usesDemoDatabase: no --db was given (flag, environment or file), so the
