@@ -160,7 +160,8 @@ func grantsBackends(t *testing.T, fn func(t *testing.T, newDB func(*testing.T) *
 }
 
 // TestGrantsRoleRunsTotpadm: a fresh role given exactly what `grants`
-// printed runs every command, can append to the audit log and read it
+// printed runs enroll, verify, status, backup-codes, unlock, disable and
+// audit, can append to the audit log and read it
 // but never change or delete a row of it, never writes the users table
 // and never reads a users-table column that is not mapped; with
 // --read-only it runs status and audit, and enroll fails with exit 5 and
