@@ -39,6 +39,7 @@ Examples:
 type checkResult struct {
 	name, detail, fix string
 	ok                bool
+	warn              bool // ok, but worth a look: shown as "!", never fails doctor
 }
 
 // doctorReport prints checks as they finish, so a hang shows where.
@@ -55,10 +56,16 @@ func (d *doctorReport) add(res checkResult) {
 	// Details quote database errors: every format gets them redacted.
 	res.detail = d.r.oneLine(res.detail)
 	if d.rw != nil {
-		d.rw.write(record{{"check", res.name}, {"ok", res.ok}, {"detail", res.detail}, {"fix", res.fix}})
+		d.rw.write(record{{"check", res.name}, {"ok", res.ok}, {"warning", res.warn}, {"detail", res.detail}, {"fix", res.fix}})
 		return
 	}
 	mark, line := "✓", res.name+": "+res.detail
+	if res.warn {
+		mark = "!"
+		if res.fix != "" {
+			line += " — consider: " + res.fix
+		}
+	}
 	if !res.ok {
 		mark = "✗"
 		if res.fix != "" {
@@ -90,9 +97,9 @@ func (d *doctorReport) finish() error {
 
 func (r *runner) doctor(c *cli.Context) error {
 	report := &doctorReport{r: r}
-	afterConfig := []string{"database", "users table", "schema", "key", "secrets", "clock"}
+	afterConfig := []string{"database", "users table", "schema", "audit log", "key", "secrets", "clock"}
 	if format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable)); err == nil && format != formatTable {
-		report.rw = newRecordWriter(format, r.streams.Out, []string{"check", "ok", "detail", "fix"})
+		report.rw = newRecordWriter(format, r.streams.Out, []string{"check", "ok", "warning", "detail", "fix"})
 	}
 	// First, so that a report pasted into a ticket says which binary wrote it.
 	report.add(checkResult{name: "version", ok: true, detail: currentBuild().oneLine()})
@@ -115,7 +122,7 @@ func (r *runner) doctor(c *cli.Context) error {
 
 	// Without a database the key can still be checked; the rest cannot.
 	noDatabase := func(keyFile string) error {
-		report.notChecked("no database", "users table", "schema")
+		report.notChecked("no database", "users table", "schema", "audit log")
 		r.doctorKey(c, report, st, nil, keyFile, false)
 		report.notChecked("no database", "clock")
 		return report.finish()
@@ -140,17 +147,20 @@ func (r *runner) doctor(c *cli.Context) error {
 	}
 	report.add(checkResult{name: "database", ok: true, detail: version})
 
-	svc, err := models.NewService(st.svc)
-	if err != nil {
+	svc, err := r.newService(c, db, st.svc)
+	if errors.As(err, new(usageError)) {
 		report.add(checkResult{name: "config", detail: err.Error()})
-		report.notChecked("the configuration is invalid", "users table", "schema", "key", "secrets", "clock")
+		report.notChecked("the configuration is invalid", "users table", "schema", "audit log", "key", "secrets", "clock")
 		return report.finish()
 	}
-	u := st.svc.Users
-	if info, err := svc.CheckUsersTable(c.Context, db); err != nil {
+	if err != nil { // the users table cannot be read through the mapping
+		report.add(checkResult{name: "users table", detail: err.Error(), fix: "set --users-table and the --user-*-column flags to the application's users table"})
+		svc, _ = models.NewService(st.svc) // the other checks need no users table
+	} else if info, err := svc.CheckUsersTable(c.Context, db); err != nil {
 		report.add(checkResult{name: "users table", detail: err.Error(), fix: "set --users-table and the --user-*-column flags to the application's users table"})
 	} else {
-		email := r.doctorEmail(c, db, u)
+		u := svc.Config().Users
+		email := r.doctorEmail(c, u)
 		report.add(checkResult{name: "users table", ok: true, detail: fmt.Sprintf("%s: id %s (%s), login %s, %s", u.Table, u.IDColumn, info.IDType, u.LoginColumn, email)})
 	}
 
@@ -165,9 +175,33 @@ func (r *runner) doctor(c *cli.Context) error {
 		report.add(checkResult{name: "schema", detail: err.Error(), fix: "run `totpadm migrate`, or upgrade totpadm if the database is newer"})
 	}
 
+	r.doctorAuditLog(c, report, db, st.tables, schemaOK)
 	r.doctorKey(c, report, st, db, keyFile, schemaOK)
 	r.doctorClock(c, report, db)
 	return report.finish()
+}
+
+// doctorAuditLog says whether the connected role could rewrite the audit
+// log. Most admins connect as the tables' owner, who can; that is worth a
+// look, not a failure: `totpadm grants` makes a role that cannot.
+func (r *runner) doctorAuditLog(c *cli.Context, report *doctorReport, db *gorm.DB, t models.Tables, schemaOK bool) {
+	if !schemaOK {
+		report.notChecked("no schema", "audit log")
+		return
+	}
+	rights, err := models.AuditLogRewriteRights(c.Context, db, t)
+	switch {
+	case errors.Is(err, models.ErrNoRoles):
+		report.add(checkResult{name: "audit log", ok: true, detail: "SQLite has no roles: whoever can write the database file can rewrite the audit log"})
+	case err != nil:
+		report.add(checkResult{name: "audit log", ok: true, warn: true, detail: "could not check who may rewrite it: " + err.Error()})
+	case len(rights) > 0:
+		report.add(checkResult{name: "audit log", ok: true, warn: true,
+			detail: fmt.Sprintf("the connected role can rewrite %s (%s)", t.AuditLog, strings.Join(rights, ", ")),
+			fix:    "run totpadm as a role set up with `totpadm grants --role ROLE`, for which the audit log is append-only"})
+	default:
+		report.add(checkResult{name: "audit log", ok: true, detail: "append-only for the connected role"})
+	}
 }
 
 // doctorSQLite adds to the database line what support asks about a
@@ -196,7 +230,7 @@ func (r *runner) doctorSQLite(c *cli.Context, db *gorm.DB) string {
 
 // doctorEmail says which email column is used and why, and points out an
 // email column left unused.
-func (r *runner) doctorEmail(c *cli.Context, db *gorm.DB, u models.UsersTable) string {
+func (r *runner) doctorEmail(c *cli.Context, u models.UsersTable) string {
 	switch {
 	case u.EmailColumn != "" && c.IsSet(flagEmailColumn):
 		return "email " + u.EmailColumn
@@ -204,9 +238,6 @@ func (r *runner) doctorEmail(c *cli.Context, db *gorm.DB, u models.UsersTable) s
 		return "email " + u.EmailColumn + " (the demo users table's)"
 	case u.EmailColumn != "":
 		return fmt.Sprintf("email %s (detected: no --%s configured, and the table has a column named %s)", u.EmailColumn, flagEmailColumn, u.EmailColumn)
-	}
-	if col, err := config.DetectEmailColumn(c.Context, db, u.Table); err == nil && col != "" {
-		return fmt.Sprintf("no email column configured, though the table has one named %s (--%s %s shows it)", col, flagEmailColumn, col)
 	}
 	return "no email column"
 }

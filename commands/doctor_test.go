@@ -12,6 +12,7 @@ import (
 type doctorCheck struct {
 	Check  string `json:"check"`
 	OK     bool   `json:"ok"`
+	Warn   bool   `json:"warning"`
 	Detail string `json:"detail"`
 	Fix    string `json:"fix"`
 }
@@ -57,7 +58,7 @@ func TestDoctor(t *testing.T) {
 				t.Error("doctor changed the database")
 			}
 			checks := doctorJSON(t, testutil.Run(t, testutil.Options{}, db.Args("-o", "json", "doctor")...))
-			if len(checks) != 8 || !checks["clock"].OK || !checks["database"].OK {
+			if len(checks) != 9 || !checks["clock"].OK || !checks["database"].OK {
 				t.Errorf("json checks: %+v", checks)
 			}
 		})
@@ -97,18 +98,18 @@ func TestDoctor(t *testing.T) {
 func TestDoctorOneLinePerCheckWhenEarlyChecksFail(t *testing.T) {
 	db := testutil.NewSQLite(t)
 	bad := writeFile(t, db.Dir, "bad.toml", "max-failure = 3\n")
-	all := []string{"version", "config", "database", "users table", "schema", "key", "secrets", "clock"}
+	all := []string{"version", "config", "database", "users table", "schema", "audit log", "key", "secrets", "clock"}
 	cases := []struct {
 		name   string
 		args   []string
 		failed map[string]string // check → detail substring; the others pass
 	}{
 		{"unreachable database", []string{"--db", "postgres://admin:s3cret@127.0.0.1:1/app", "--key-file", db.KeyFile},
-			map[string]string{"database": "connection refused", "users table": "not checked: no database", "schema": "not checked",
+			map[string]string{"database": "connection refused", "users table": "not checked: no database", "schema": "not checked", "audit log": "not checked",
 				"secrets": "not checked", "clock": "not checked"}},
 		{"bad configuration file", []string{"--config", bad},
 			map[string]string{"config": `unknown setting "max-failure"`, "database": "not checked: the configuration is invalid",
-				"users table": "not checked", "schema": "not checked", "key": "not checked", "secrets": "not checked", "clock": "not checked"}},
+				"users table": "not checked", "schema": "not checked", "audit log": "not checked", "key": "not checked", "secrets": "not checked", "clock": "not checked"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -140,4 +141,26 @@ func rotateKeyPathOnly(t *testing.T, dir, name string) string {
 	t.Helper()
 	path, _ := rotateNewKeyFile(t, dir, name)
 	return path
+}
+
+// doctor warns, without failing, when the connected role can rewrite the
+// audit log (here the tests' administrator, who owns the tables).
+func TestDoctorAuditLogRewritable(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		res := testutil.Run(t, testutil.Options{}, db.Args("-o", "json", "doctor")...)
+		check := doctorJSON(t, res)["audit log"]
+		switch db.Backend {
+		case "sqlite":
+			if !check.OK || check.Warn || !strings.Contains(check.Detail, "no roles") {
+				t.Errorf("SQLite audit log check: %+v", check)
+			}
+		default:
+			if !check.OK || !check.Warn || !strings.Contains(check.Detail, "can rewrite") || !strings.Contains(check.Fix, "grants --role") {
+				t.Errorf("owner's audit log check: %+v, want a warning pointing to grants", check)
+			}
+		}
+		if res.Code != 0 {
+			t.Errorf("a warning failed doctor: exit %d %s", res.Code, res.Stderr)
+		}
+	})
 }

@@ -64,7 +64,7 @@ func ExitCode(err error) int {
 	switch {
 	case err == nil:
 		return ExitOK
-	case errors.Is(err, ErrConfig):
+	case errors.Is(err, ErrConfig), errors.Is(err, models.ErrRoleUnlimited):
 		// A bad value from the environment or a configuration file is the
 		// installation's problem, not the typist's, whatever it wraps.
 		return ExitEnvironment

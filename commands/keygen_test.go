@@ -34,7 +34,7 @@ func TestKeygenOutMissingDirectory(t *testing.T) {
 func TestDoctorEmailColumn(t *testing.T) {
 	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
 		checks := doctorJSON(t, testutil.Run(t, testutil.Options{}, db.Args("-o", "json", "doctor")...))
-		if d := checks["users table"].Detail; !strings.Contains(d, "no email column configured, though the table has one named email") {
+		if d := checks["users table"].Detail; !strings.Contains(d, "email email (detected: no --user-email-column configured, and the table has a column named email)") {
 			t.Errorf("without --user-email-column: %q", d)
 		}
 		checks = doctorJSON(t, testutil.Run(t, testutil.Options{}, db.Args("--user-email-column", "email", "-o", "json", "doctor")...))

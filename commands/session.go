@@ -286,9 +286,6 @@ func (r *runner) open(c *cli.Context, key keyUse) (*session, error) {
 	if err := models.CheckSchema(c.Context, db, st.tables); err != nil {
 		return fail(err)
 	}
-	if err := r.readUsersTable(c, db, &st.svc.Users); err != nil {
-		return fail(err)
-	}
 	if key != keyNone {
 		k, err := keyfile.Read(keyFile, r.streams.Getenv("TOTPADM_KEY"))
 		switch {
@@ -300,8 +297,8 @@ func (r *runner) open(c *cli.Context, key keyUse) (*session, error) {
 			st.svc.Key = k
 		}
 	}
-	if sess.svc, err = models.NewService(st.svc); err != nil {
-		return fail(usageError{err})
+	if sess.svc, err = r.newService(c, db, st.svc); err != nil {
+		return fail(err)
 	}
 	if key == keySeal {
 		if err := sess.svc.CheckSealingKey(c.Context, db); err != nil {
@@ -349,21 +346,25 @@ func (r *runner) connect(c *cli.Context, tables models.Tables, users *models.Use
 	return db, keyFile, nil
 }
 
-// readUsersTable reads the mapped users table's columns. That is where a
-// users table that is not there shows first: the error names the table
-// looked for and how to map another, instead of a bare "relation does not
-// exist". A table with a column named email, when none is configured,
-// shows it without a flag (doctor says so).
-func (r *runner) readUsersTable(c *cli.Context, db *gorm.DB, users *models.UsersTable) error {
-	col, err := config.DetectEmailColumn(c.Context, db, users.Table)
+// newService builds the run's service once the database is open. It first
+// reads the mapped users table's columns: a table that is not there shows
+// there, named, with how to map another, instead of a bare `relation
+// "users" does not exist` later. A table with a column named email, when
+// none is configured, shows it without a flag (doctor says so).
+func (r *runner) newService(c *cli.Context, db *gorm.DB, cfg models.Config) (*models.Service, error) {
+	svc, err := models.NewService(cfg)
 	if err != nil {
-		return fmt.Errorf("the users table %q cannot be read (map the application's table with --%s, --%s and --%s): %w",
-			users.Table, flagUsersTable, flagIDColumn, flagLoginColumn, err)
+		return nil, usageError{err}
 	}
-	if users.EmailColumn == "" && !c.IsSet(flagEmailColumn) {
-		users.EmailColumn = col
+	if err := svc.ProbeUsersTable(c.Context, db); err != nil {
+		return nil, fmt.Errorf("the users table %q cannot be read (map the application's table with --%s, --%s and --%s): %w",
+			cfg.Users.Table, flagUsersTable, flagIDColumn, flagLoginColumn, err)
 	}
-	return nil
+	if cfg.Users.EmailColumn == "" && !c.IsSet(flagEmailColumn) && svc.HasReadableUsersColumn(c.Context, db, models.DefaultEmailColumn) {
+		cfg.Users.EmailColumn = models.DefaultEmailColumn
+		return models.NewService(cfg)
+	}
+	return svc, nil
 }
 
 // usesDemoDatabase: no --db was given (flag, environment or file), so the

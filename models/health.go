@@ -79,6 +79,43 @@ func (s *Service) CheckUsersTable(ctx context.Context, db *gorm.DB) (UsersTableI
 	return info, nil
 }
 
+// ProbeUsersTable reads no row but the mapped columns' names, so that a
+// users table that is not there, or a column the mapping names wrongly,
+// fails here with the table's name rather than deep inside a command. It
+// selects only the mapped columns: a least-privilege role may read no
+// other (see Grants).
+func (s *Service) ProbeUsersTable(ctx context.Context, db *gorm.DB) error {
+	sess, err := s.session(ctx, db)
+	if err != nil {
+		return err
+	}
+	rows, err := sess.db.Raw(fmt.Sprintf("SELECT %s FROM %s u WHERE 1 = 0", s.userColumns(sess.d, "u"), sess.d.quote(s.cfg.Users.Table))).Rows()
+	if err != nil {
+		return fmt.Errorf("read %s through the mapping: %w", s.cfg.Users.Table, err)
+	}
+	return rows.Close()
+}
+
+// DefaultEmailColumn is the users-table column shown as email when none is
+// configured and the table has one by exactly this name.
+const DefaultEmailColumn = "email"
+
+// HasReadableUsersColumn reports whether the users table has a column
+// named col that this connection may read. It asks for that column alone,
+// so it needs no privilege beyond it.
+func (s *Service) HasReadableUsersColumn(ctx context.Context, db *gorm.DB, col string) bool {
+	sess, err := s.session(ctx, db)
+	if err != nil {
+		return false
+	}
+	rows, err := sess.db.Raw(fmt.Sprintf("SELECT u.%s FROM %s u WHERE 1 = 0", sess.d.quote(col), sess.d.quote(s.cfg.Users.Table))).Rows()
+	if err != nil {
+		return false
+	}
+	rows.Close()
+	return true
+}
+
 // SecretSample is what SampleSecrets found.
 type SecretSample struct {
 	Tried, Opened int
