@@ -28,7 +28,7 @@ func main() {
 		Interactive: stdinTTY && stderrTTY,
 		Color:       term.IsTerminal(int(os.Stdout.Fd())) && os.Getenv("NO_COLOR") == "",
 		ProgressTTY: stderrTTY,
-		Getenv:      os.Getenv,
+		LookupEnv:   os.LookupEnv,
 		Hostname:    host,
 	})
 	stop()

@@ -30,14 +30,22 @@ type Streams struct {
 	Color bool
 	// ProgressTTY: stderr is a terminal, so long bulk runs show progress.
 	ProgressTTY bool
-	Getenv      func(string) string
-	Hostname    string
-	Now         func() time.Time
+	// LookupEnv is the environment, the only one a run reads (os.LookupEnv
+	// in main): every TOTPADM_* setting comes through it.
+	LookupEnv func(string) (string, bool)
+	Hostname  string
+	Now       func() time.Time
+}
+
+// Getenv is the variable's value, "" when unset.
+func (s Streams) Getenv(name string) string {
+	v, _ := s.LookupEnv(name)
+	return v
 }
 
 func (s *Streams) defaults() {
-	if s.Getenv == nil {
-		s.Getenv = func(string) string { return "" }
+	if s.LookupEnv == nil {
+		s.LookupEnv = func(string) (string, bool) { return "", false }
 	}
 	if s.Now == nil {
 		s.Now = time.Now
@@ -51,7 +59,8 @@ func (s *Streams) defaults() {
 // returns the exit code. Errors are printed as one line on stderr.
 func Run(ctx context.Context, args []string, s Streams) (code int) {
 	s.defaults()
-	r := &runner{streams: s, args: args}
+	r := &runner{display: newDisplay(&s), args: args}
+	r.streams = s
 	// A bug must not dump a stack (and whatever it holds) on a support
 	// engineer's terminal either: one line, exit 5. TOTPADM_TRACEBACK=1
 	// brings the stack back for whoever debugs it.
@@ -85,10 +94,13 @@ func (e exitStatus) Error() string { return fmt.Sprintf("exit status %d", e.code
 // runner holds the state of one invocation; nothing outlives it.
 type runner struct {
 	streams    Streams
-	args       []string // the command line as given
-	configFile string   // the configuration file applied, if any
-	configErr  error    // an unusable configuration file, kept for doctor to report
-	secrets    []string // scrubbed from every message
+	args       []string          // the command line as given
+	configFile string            // the configuration file applied, if any
+	configErr  error             // an unusable configuration file, kept for doctor to report
+	secrets    []string          // scrubbed from every message
+	display    *display          // the terminal as stdout, stderr and the progress bar share it
+	envVars    map[string]string // global flag name → its TOTPADM_* variable
+	sources    map[string]string // global flag name → "flag", "env VAR" or "file PATH", once Before ran
 }
 
 // oneLine makes msg a single line with no secret in it.
@@ -133,6 +145,7 @@ func joinAttempts(msg string) string {
 
 func (r *runner) newApp() *cli.App {
 	flags := fileBackedFlags(globalFlags())
+	r.envVars = takeEnvVars(flags)
 	app := &cli.App{
 		Name:    "totpadm",
 		Usage:   "manage TOTP two-factor authentication in an application's user database",

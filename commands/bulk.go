@@ -49,10 +49,8 @@ type results struct {
 	progress *progress
 }
 
-// newResults makes the reporter before the progress bar: the bar routes
-// the runner's streams through its terminal writers from then on, and the
-// reporter's record writer must keep the stream it erases the bar for
-// itself (see print).
+// newResults makes the reporter and the progress bar of a run over total
+// users.
 func (r *runner) newResults(format string, total int, verb string, columns ...string) *results {
 	rep := r.newReporter(format, columns...)
 	return &results{rep: rep, progress: r.newProgress(total, verb)}

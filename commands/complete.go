@@ -220,7 +220,7 @@ func (r *runner) lookUpUsers(c *cli.Context, globals []string, prefix string) []
 	args := append([]string{"totpadm"}, globals...)
 	args = append(args, completeCommandName, "--users", "--", prefix)
 	var out strings.Builder
-	Run(c.Context, args, Streams{Out: &out, Err: io.Discard, Getenv: r.streams.Getenv, Hostname: r.streams.Hostname, Now: r.streams.Now})
+	Run(c.Context, args, Streams{Out: &out, Err: io.Discard, LookupEnv: r.streams.LookupEnv, Hostname: r.streams.Hostname, Now: r.streams.Now})
 	return strings.Fields(out.String())
 }
 

@@ -52,13 +52,46 @@ func fileBackedFlags(flags []cli.Flag) []cli.Flag {
 // command but doctor, whose job is to report it.
 func (r *runner) loadConfigFile(flags []cli.Flag) cli.BeforeFunc {
 	return func(c *cli.Context) error {
-		err := r.applyConfigFile(c, flags)
+		err := r.applySources(c, flags)
 		if err != nil && c.Args().First() == "doctor" {
 			r.configErr = err
 			return nil
 		}
 		return err
 	}
+}
+
+// applySources fills the global flags not given on the command line from
+// the injected environment, then the rest from the configuration file, and
+// records where each value came from (config show, error messages).
+func (r *runner) applySources(c *cli.Context, flags []cli.Flag) error {
+	r.sources = map[string]string{}
+	for _, f := range flags {
+		if name := f.Names()[0]; c.IsSet(name) {
+			r.sources[name] = "flag"
+		}
+	}
+	src, from, err := envSource(flags, r.envVars, r.streams.LookupEnv)
+	if err != nil {
+		return err
+	}
+	if err := altsrc.ApplyInputSourceValues(c, src, flags); err != nil {
+		return fmt.Errorf("%w: environment: %w", ErrConfig, err)
+	}
+	for name, variable := range from {
+		if r.sources[name] == "" {
+			r.sources[name] = "env " + variable
+		}
+	}
+	if err := r.applyConfigFile(c, flags); err != nil {
+		return err
+	}
+	for _, f := range flags {
+		if name := f.Names()[0]; c.IsSet(name) && r.sources[name] == "" && r.configFile != "" {
+			r.sources[name] = "file " + r.configFile
+		}
+	}
+	return nil
 }
 
 func (r *runner) applyConfigFile(c *cli.Context, flags []cli.Flag) error {

@@ -29,15 +29,12 @@ func TestConfigFileTOTPParameters(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			for k, v := range c.env {
-				t.Setenv(k, v)
-			}
 			args := append(db.Args(c.args...), "-o", "json")
 			if c.args[0] != "enroll" {
 				args = append(args, "enroll")
 			}
 			args = append(args, "--no-confirm", "--force", "alice")
-			res := testutil.Run(t, testutil.Options{}, args...)
+			res := testutil.Run(t, testutil.Options{Env: c.env}, args...)
 			if res.Code != 0 {
 				t.Fatalf("exit %d, stderr %q", res.Code, res.Stderr)
 			}
@@ -137,11 +134,12 @@ func TestSettingsBadValueExitBySource(t *testing.T) {
 				{"file", false, append(append([]string(nil), base...), "--config", file, "status"), 5, "configuration: config file " + file + ": " + c.setting},
 			} {
 				t.Run(src.name, func(t *testing.T) {
+					opt := testutil.Options{}
 					if src.env {
-						t.Setenv(env, c.value)
+						opt.Env = map[string]string{env: c.value}
 					}
 					before := db.Dump(t)
-					res := testutil.Run(t, testutil.Options{}, src.args...)
+					res := testutil.Run(t, opt, src.args...)
 					if res.Code != src.code {
 						t.Fatalf("exit %d, want %d; stderr %q", res.Code, src.code, res.Stderr)
 					}

@@ -47,7 +47,7 @@ Examples:
 }
 
 func (r *runner) configShow(c *cli.Context) error {
-	format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable))
+	format, err := parseFormat(c.String(flagOutput))
 	if err != nil {
 		return r.badSetting(c, flagOutput, err)
 	}
@@ -117,32 +117,11 @@ func (r *runner) configShow(c *cli.Context) error {
 }
 
 // sourceOf says where a global flag's value came from.
-func (r *runner) sourceOf(c *cli.Context, f cli.Flag) string {
-	for _, n := range f.Names() {
-		if r.typed(n) {
-			return "flag"
-		}
-	}
-	if ev, ok := f.(interface{ GetEnvVars() []string }); ok {
-		for _, e := range ev.GetEnvVars() {
-			if envSet(e) {
-				return "env " + e
-			}
-		}
-	}
-	if c.IsSet(f.Names()[0]) && r.configFile != "" {
-		return "file " + r.configFile
+func (r *runner) sourceOf(_ *cli.Context, f cli.Flag) string {
+	if source := r.sources[f.Names()[0]]; source != "" {
+		return source
 	}
 	return "default"
-}
-
-// envSet reports a non-empty variable in the process environment, which
-// is where urfave/cli reads flag variables from. A variable of blanks is
-// set: cli uses its value (TOTPADM_ISSUER=" " is an issuer of one space,
-// refused), so it is where the value came from.
-func envSet(name string) bool {
-	v, ok := lookupEnv(name)
-	return ok && v != ""
 }
 
 // dbForDisplay is the --db value as config show prints it. A value that

@@ -18,10 +18,8 @@ func TestConfigPrecedence(t *testing.T) {
 	if err := os.WriteFile(file, []byte("issuer = \"FromFile\"\nmax-failures = 7\nskew = 3\noutput = \"json\"\ndb = \"postgres://u:filepw@db.internal/app\"\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	t.Setenv("TOTPADM_MAX_FAILURES", "8")
-	t.Setenv("TOTPADM_SKEW", "2")
-	t.Setenv("TOTPADM_OUTPUT", "csv")
-	res := testutil.Run(t, testutil.Options{}, "--config", file, "--skew", "1", "config", "show")
+	env := map[string]string{"TOTPADM_MAX_FAILURES": "8", "TOTPADM_SKEW": "2", "TOTPADM_OUTPUT": "csv"}
+	res := testutil.Run(t, testutil.Options{Env: env}, "--config", file, "--skew", "1", "config", "show")
 	if res.Code != 0 {
 		t.Fatalf("exit %d: %s", res.Code, res.Stderr)
 	}
@@ -178,9 +176,8 @@ func TestConfigShowDBFromEnvAndFileHidden(t *testing.T) {
 	if res.Code != 0 || strings.Contains(res.Stdout+res.Stderr, "S3cret") || !strings.Contains(res.Stdout, "(invalid; hidden") {
 		t.Errorf("db from a file: exit %d, stdout %q, stderr %q", res.Code, res.Stdout, res.Stderr)
 	}
-	t.Setenv("TOTPADM_DB", dsn)
 	for _, args := range [][]string{{"config", "show"}, {"status"}, {"-o", "json", "doctor"}} {
-		res := testutil.Run(t, testutil.Options{}, args...)
+		res := testutil.Run(t, testutil.Options{Env: map[string]string{"TOTPADM_DB": dsn}}, args...)
 		if strings.Contains(res.Stdout+res.Stderr, "S3cretPW") {
 			t.Errorf("TOTPADM_DB, %v: the password is printed: stdout %q, stderr %q", args, res.Stdout, res.Stderr)
 		}
@@ -212,12 +209,14 @@ func TestConfigShowDemoDefaults(t *testing.T) {
 	}
 	// An empty TOTPADM_DB is a --db the commands refuse ("empty"), not the
 	// demo database: config show says what they do.
-	t.Setenv("TOTPADM_DB", "")
-	res = testutil.Run(t, testutil.Options{}, "-o", "csv", "config", "show")
+	emptyDB := testutil.Options{Env: map[string]string{"TOTPADM_DB": ""}}
+	res = testutil.Run(t, emptyDB, "-o", "csv", "config", "show")
 	if strings.Contains(res.Stdout, "./totpadm.db") {
 		t.Errorf("with TOTPADM_DB empty, config show claims the demo database:\n%s", res.Stdout)
 	}
-	if res = testutil.Run(t, testutil.Options{}, "status"); res.Code != 2 || !strings.Contains(res.Stderr, "empty") {
+	// An empty variable is the environment's fault: exit 5, as for every
+	// setting that comes from there.
+	if res = testutil.Run(t, emptyDB, "status"); res.Code != 5 || !strings.Contains(res.Stderr, "TOTPADM_DB") || !strings.Contains(res.Stderr, "empty") {
 		t.Errorf("status with TOTPADM_DB empty: exit %d, %q", res.Code, res.Stderr)
 	}
 }
@@ -254,18 +253,19 @@ func TestConfigShowBusyTimeoutInForce(t *testing.T) {
 		{"negative from the file", "", []string{"--config", file}, "-1s (invalid, refused: --busy-timeout must be at least 1ms, got -1s)", 5},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			opt := testutil.Options{}
 			if c.env != "" {
-				t.Setenv("TOTPADM_BUSY_TIMEOUT", c.env)
+				opt.Env = map[string]string{"TOTPADM_BUSY_TIMEOUT": c.env}
 			}
 			args := append(append([]string{"--db", db.Spec}, c.args...), "-o", "csv", "config", "show")
-			res := testutil.Run(t, testutil.Options{}, args...)
+			res := testutil.Run(t, opt, args...)
 			if res.Code != c.code || busy(t, res.Stdout) != c.shown {
 				t.Fatalf("exit %d, busy-timeout %q; want exit %d and %q (stderr %q)", res.Code, busy(t, res.Stdout), c.code, c.shown, res.Stderr)
 			}
 			if c.code != 0 {
 				enrollHelperOneErrorLine(t, res.Stderr)
 			}
-			status := testutil.Run(t, testutil.Options{}, append(append([]string{"--db", db.Spec}, c.args...), "status")...)
+			status := testutil.Run(t, opt, append(append([]string{"--db", db.Spec}, c.args...), "status")...)
 			if status.Code != c.code {
 				t.Errorf("status: exit %d, want %d as config show (stderr %q)", status.Code, c.code, status.Stderr)
 			}

@@ -98,7 +98,7 @@ func (d *doctorReport) finish() error {
 func (r *runner) doctor(c *cli.Context) error {
 	report := &doctorReport{r: r}
 	afterConfig := []string{"database", "users table", "schema", "audit log", "key", "secrets", "clock"}
-	if format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable)); err == nil && format != formatTable {
+	if format, err := parseFormat(c.String(flagOutput)); err == nil && format != formatTable {
 		report.rw = newRecordWriter(format, r.streams.Out, []string{"check", "ok", "warning", "detail", "fix"})
 	}
 	// First, so that a report pasted into a ticket says which binary wrote it.

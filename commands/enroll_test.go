@@ -318,7 +318,7 @@ func TestEnrollInteractiveConfirmed(t *testing.T) {
 		var errOut bytes.Buffer
 		rc := commands.Run(context.Background(), append([]string{"totpadm"}, db.Args("enroll", "alice")...), commands.Streams{
 			In: pr, Out: out, Err: &errOut, Interactive: true, Hostname: "testhost",
-			Getenv: func(string) string { return "" }, Now: enrollHelperAt(now),
+			Now: enrollHelperAt(now),
 		})
 		pr.Close()
 		stdout := out.String()
@@ -788,7 +788,7 @@ func TestEnrollTerminalEscapesInLogins(t *testing.T) {
 		var errOut bytes.Buffer
 		rc := commands.Run(context.Background(), append([]string{"totpadm"}, db.Args("enroll", "--force", "id:10")...), commands.Streams{
 			In: pr, Out: out, Err: &errOut, Interactive: true, Hostname: "testhost",
-			Getenv: func(string) string { return "" }, Now: enrollHelperAt(now),
+			Now: enrollHelperAt(now),
 		})
 		pr.Close()
 		if rc != 0 {

@@ -3,6 +3,7 @@ package commands
 import (
 	"io"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/schollz/progressbar/v3"
@@ -33,7 +34,7 @@ type progress struct {
 	start    time.Time
 	bar      *progressbar.ProgressBar
 	gate     *gateWriter
-	restore  func() // puts back the streams newProgress wrapped
+	display  *display
 
 	mu       sync.Mutex // the fields below, and every write to the terminal
 	done     int
@@ -76,8 +77,7 @@ func (r *runner) newProgress(total int, verb string) *progress {
 	if !p.enabled {
 		return p
 	}
-	out, errOut := r.streams.Out, r.streams.Err
-	p.gate = &gateWriter{w: errOut}
+	p.gate = &gateWriter{w: r.display.err}
 	p.bar = progressbar.NewOptions(total,
 		progressbar.OptionSetWriter(p.gate),
 		progressbar.OptionSetDescription(verb),
@@ -88,12 +88,26 @@ func (r *runner) newProgress(total int, verb string) *progress {
 	)
 	p.bar.Set(0)
 	p.onStdout = r.stdoutTerminal()
-	r.streams.Err = &terminalWriter{p: p, w: errOut}
-	if p.onStdout {
-		r.streams.Out = &terminalWriter{p: p, w: out}
-	}
-	p.restore = func() { r.streams.Out, r.streams.Err = out, errOut }
+	p.display = r.display
+	r.display.bar.Store(p)
 	return p
+}
+
+// display is the run's terminal as the progress bar shares it: Run wraps
+// stdout and stderr once, before anything is written, in terminalWriters
+// that ask the display whether a bar is up. A bar registers itself here
+// and leaves at finish; the streams themselves never change mid-run, so
+// no output depends on which writer a piece of code picked up when.
+type display struct {
+	out, err io.Writer // the streams as given, for the bar itself
+	bar      atomic.Pointer[progress]
+}
+
+func newDisplay(s *Streams) *display {
+	d := &display{out: s.Out, err: s.Err}
+	s.Out = &terminalWriter{d: d, w: s.Out, stdout: true}
+	s.Err = &terminalWriter{d: d, w: s.Err}
+	return d
 }
 
 // stdoutTerminal tells whether stdout is a terminal. Color says so, but
@@ -102,19 +116,32 @@ func (r *runner) stdoutTerminal() bool {
 	if r.streams.Color {
 		return true
 	}
-	f, ok := r.streams.Out.(interface{ Fd() uintptr })
+	f, ok := r.display.out.(interface{ Fd() uintptr })
 	return ok && term.IsTerminal(int(f.Fd()))
 }
 
-// terminalWriter is a stream on the bar's terminal: it erases the bar
-// before each write, and leaves drawing it again to the next interval.
+// terminalWriter is stdout or stderr of a run. While a bar is up on its
+// terminal it erases the bar before each write and leaves drawing it again
+// to the next interval; otherwise it writes straight through.
 type terminalWriter struct {
-	p *progress
-	w io.Writer
+	d      *display
+	w      io.Writer
+	stdout bool // stdout shares the bar's terminal only when it is one
+}
+
+// Fd is the underlying file's, so terminal checks see through the wrapper.
+func (t *terminalWriter) Fd() uintptr {
+	if f, ok := t.w.(interface{ Fd() uintptr }); ok {
+		return f.Fd()
+	}
+	return ^uintptr(0)
 }
 
 func (t *terminalWriter) Write(b []byte) (int, error) {
-	p := t.p
+	p := t.d.bar.Load()
+	if p == nil || t.stdout && !p.onStdout {
+		return t.w.Write(b)
+	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clearLocked()
@@ -248,5 +275,5 @@ func (p *progress) finish() {
 		p.bar.Finish()
 	}
 	p.visible, p.finished = false, true
-	p.restore()
+	p.display.bar.CompareAndSwap(p, nil)
 }

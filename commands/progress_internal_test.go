@@ -37,7 +37,9 @@ func TestProgressDrawsTheLastCountOfABurst(t *testing.T) {
 	clock := func() time.Time { mu.Lock(); defer mu.Unlock(); return now }
 	advance := func(d time.Duration) { mu.Lock(); now = now.Add(d); mu.Unlock() }
 	stderr := &lockedBuffer{}
-	r := &runner{streams: Streams{Err: stderr, Out: &bytes.Buffer{}, ProgressTTY: true, Now: clock}}
+	streams := Streams{Err: stderr, Out: &bytes.Buffer{}, ProgressTTY: true, Now: clock}
+	r := &runner{display: newDisplay(&streams)}
+	r.streams = streams
 	p := r.newProgress(100, "enroll")
 	defer p.finish()
 	advance(2 * time.Second) // past the delay before a bar appears

@@ -65,8 +65,8 @@ func progressRun(t *testing.T, db *testutil.DB, stdin string, tty bool, out *pro
 		Out:         out,
 		Err:         errOut,
 		ProgressTTY: tty,
-		Getenv:      func(string) string { return "" },
-		Hostname:    "testhost",
+
+		Hostname: "testhost",
 	})
 	took = time.Since(start)
 	t.Logf("%s (progress tty %v): %v", strings.Join(args, " "), tty, took.Round(time.Millisecond))
@@ -352,9 +352,9 @@ func progressClockRun(t *testing.T, db *testutil.DB, stdin string, clock *progre
 		Out:         out,
 		Err:         errOut,
 		ProgressTTY: true,
-		Getenv:      func(string) string { return "" },
-		Hostname:    "testhost",
-		Now:         clock.Now,
+
+		Hostname: "testhost",
+		Now:      clock.Now,
 	}
 	if out == nil {
 		s.Out, s.Color = errOut, true // Color: stdout is a terminal

@@ -3,7 +3,6 @@ package commands
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -43,35 +42,6 @@ type settings struct {
 	svc    models.Config
 }
 
-// stringFlag is c.String(name), except that an environment variable set
-// to "" (TOTPADM_OUTPUT= totpadm …) counts as unset and yields the default.
-// An empty value given on the command line stays empty, to be refused.
-func (r *runner) stringFlag(c *cli.Context, name, def string) string {
-	v := c.String(name)
-	if v != "" {
-		return v
-	}
-	envName := "TOTPADM_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
-	if envValue, inEnv := lookupEnv(envName); inEnv && envValue == "" && !r.typed(name) {
-		return def
-	}
-	return v
-}
-
-// lookupEnv reads the process environment, where urfave/cli itself reads
-// every flag's variable.
-func lookupEnv(name string) (string, bool) { return os.LookupEnv(name) }
-
-// typed reports whether --name (or -name) is on the command line.
-func (r *runner) typed(name string) bool {
-	for _, a := range r.args {
-		if a == "--"+name || a == "-"+name || strings.HasPrefix(a, "--"+name+"=") {
-			return true
-		}
-	}
-	return false
-}
-
 // settingChecks validate the global settings one by one, in the order
 // settings reports them. Each returns the problem phrased for the flag;
 // badSetting says where the value came from.
@@ -80,26 +50,26 @@ var settingChecks = []struct {
 	check func(r *runner, c *cli.Context) error
 }{
 	{flagOutput, func(r *runner, c *cli.Context) error {
-		_, err := parseFormat(r.stringFlag(c, flagOutput, formatTable))
+		_, err := parseFormat(c.String(flagOutput))
 		return err
 	}},
 	{flagTablePrefix, func(r *runner, c *cli.Context) error {
-		_, err := models.TablesWithPrefix(r.stringFlag(c, flagTablePrefix, models.DefaultTablePrefix))
+		_, err := models.TablesWithPrefix(c.String(flagTablePrefix))
 		return err
 	}},
 	{flagUsersTable, func(r *runner, c *cli.Context) error {
 		u := models.DefaultUsersTable
-		u.Table = r.stringFlag(c, flagUsersTable, u.Table)
+		u.Table = c.String(flagUsersTable)
 		return u.Validate()
 	}},
 	{flagIDColumn, func(r *runner, c *cli.Context) error {
 		u := models.DefaultUsersTable
-		u.IDColumn = r.stringFlag(c, flagIDColumn, u.IDColumn)
+		u.IDColumn = c.String(flagIDColumn)
 		return u.Validate()
 	}},
 	{flagLoginColumn, func(r *runner, c *cli.Context) error {
 		u := models.DefaultUsersTable
-		u.LoginColumn = r.stringFlag(c, flagLoginColumn, u.LoginColumn)
+		u.LoginColumn = c.String(flagLoginColumn)
 		return u.Validate()
 	}},
 	{flagEmailColumn, func(r *runner, c *cli.Context) error {
@@ -132,7 +102,7 @@ var settingChecks = []struct {
 		return nil
 	}},
 	{flagIssuer, func(r *runner, c *cli.Context) error {
-		if strings.TrimSpace(r.stringFlag(c, flagIssuer, "totpadm")) == "" {
+		if strings.TrimSpace(c.String(flagIssuer)) == "" {
 			// Apps show the issuer to tell accounts apart, and without one a
 			// label like "id:42" would read back as issuer "id".
 			return fmt.Errorf("--%s must not be empty: authenticator apps show it above the account", flagIssuer)
@@ -141,7 +111,7 @@ var settingChecks = []struct {
 	}},
 	{flagAlgorithm, func(r *runner, c *cli.Context) error {
 		p := models.DefaultParams
-		p.Algorithm = strings.ToUpper(r.stringFlag(c, flagAlgorithm, p.Algorithm))
+		p.Algorithm = strings.ToUpper(c.String(flagAlgorithm))
 		return p.Validate()
 	}},
 	{flagDigits, func(r *runner, c *cli.Context) error {
@@ -193,7 +163,7 @@ func (r *runner) badSetting(c *cli.Context, name string, err error) error {
 	case strings.HasPrefix(source, "env "):
 		variable := strings.TrimPrefix(source, "env ")
 		where := variable
-		if v, _ := lookupEnv(variable); name != flagDB {
+		if v := r.streams.Getenv(variable); name != flagDB {
 			where += "=" + v
 		}
 		return fmt.Errorf("%w: %s: %s", ErrConfig, where, msg)
@@ -230,12 +200,12 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 	if err := r.settingProblem(c); err != nil {
 		return settings{}, err
 	}
-	format, _ := parseFormat(r.stringFlag(c, flagOutput, formatTable))
-	tables, _ := models.TablesWithPrefix(r.stringFlag(c, flagTablePrefix, models.DefaultTablePrefix))
+	format, _ := parseFormat(c.String(flagOutput))
+	tables, _ := models.TablesWithPrefix(c.String(flagTablePrefix))
 	users := models.UsersTable{
-		Table:       r.stringFlag(c, flagUsersTable, models.DefaultUsersTable.Table),
-		IDColumn:    r.stringFlag(c, flagIDColumn, models.DefaultUsersTable.IDColumn),
-		LoginColumn: r.stringFlag(c, flagLoginColumn, models.DefaultUsersTable.LoginColumn),
+		Table:       c.String(flagUsersTable),
+		IDColumn:    c.String(flagIDColumn),
+		LoginColumn: c.String(flagLoginColumn),
 		EmailColumn: c.String(flagEmailColumn),
 	}
 	if err := users.Validate(); err != nil { // each column was checked alone
@@ -246,14 +216,14 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 		actor = r.defaultActor()
 	}
 	params := models.Params{
-		Algorithm: strings.ToUpper(r.stringFlag(c, flagAlgorithm, models.DefaultParams.Algorithm)),
+		Algorithm: strings.ToUpper(c.String(flagAlgorithm)),
 		Digits:    c.Int(flagDigits),
 		Period:    c.Int(flagPeriod),
 	}
 	cfg := models.Config{
 		Tables:          tables,
 		Users:           users,
-		Issuer:          r.stringFlag(c, flagIssuer, "totpadm"),
+		Issuer:          c.String(flagIssuer),
 		Params:          params,
 		Skew:            c.Int(flagSkew),
 		MaxFailures:     c.Int(flagMaxFailures),

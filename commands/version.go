@@ -175,7 +175,7 @@ Examples:
    totpadm version
    totpadm version -o json`,
 		Action: func(c *cli.Context) error {
-			format, err := parseFormat(r.stringFlag(c, flagOutput, formatTable))
+			format, err := parseFormat(c.String(flagOutput))
 			if err != nil {
 				return err
 			}

@@ -32,7 +32,7 @@ func main() {
 	}
 	host, _ := os.Hostname()
 	code := commands.Run(context.Background(), append([]string{"totpadm"}, flag.Args()...), commands.Streams{
-		In: os.Stdin, Out: os.Stdout, Err: os.Stderr, Getenv: os.Getenv, Hostname: host,
+		In: os.Stdin, Out: os.Stdout, Err: os.Stderr, LookupEnv: os.LookupEnv, Hostname: host,
 	})
 	if *cpu != "" {
 		pprof.StopCPUProfile()

@@ -38,9 +38,12 @@ func Run(t *testing.T, opt Options, args ...string) Result {
 		Out:         &out,
 		Err:         &errOut,
 		Interactive: opt.Interactive,
-		Getenv:      func(k string) string { return opt.Env[k] },
-		Hostname:    "testhost",
-		Now:         opt.Now,
+		LookupEnv: func(k string) (string, bool) {
+			v, ok := opt.Env[k]
+			return v, ok
+		},
+		Hostname: "testhost",
+		Now:      opt.Now,
 	})
 	return Result{Stdout: out.String(), Stderr: errOut.String(), Code: code}
 }
