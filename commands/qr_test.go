@@ -483,7 +483,8 @@ func TestQRFitsTerminalAtThePrompt(t *testing.T) {
 
 			code := testutil.Code(t, strings.ReplaceAll(p.Key, " ", ""), time.Now())
 			pane.typeLine(code)
-			done := pane.waitFor("exit=")
+			pane.waitFor("exit=")
+			done := pane.history()
 			if !strings.Contains(done, login+": confirmed; 2FA is enabled.") || !strings.Contains(done, "exit=0") {
 				t.Errorf("the code from the screen's QR code did not confirm:\n%s", done)
 			}
@@ -522,7 +523,8 @@ func TestQRTooSmallTerminalSaysSo(t *testing.T) {
 		t.Fatalf("the key for manual entry is not on the screen at the prompt:\n%s", screen)
 	}
 	pane.typeLine(testutil.Code(t, strings.ReplaceAll(m[1], " ", ""), time.Now()))
-	if done := pane.waitFor("exit="); !strings.Contains(done, "alice: confirmed; 2FA is enabled.") || !strings.Contains(done, "exit=0") {
+	pane.waitFor("exit=")
+	if done := pane.history(); !strings.Contains(done, "alice: confirmed; 2FA is enabled.") || !strings.Contains(done, "exit=0") {
 		t.Errorf("the key on the screen did not confirm:\n%s", done)
 	}
 }
