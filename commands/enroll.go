@@ -192,7 +192,7 @@ func (e *enrollment) batch(res *resolved, out *inOrder, users []models.User, fou
 				break
 			}
 			e.human("%s: enrolled, pending until the first successful `totpadm verify %s CODE`.\n", users[j], users[j])
-			e.showBackupCodes(saved.BackupCodes)
+			e.showBackupCodes(users[j], saved.BackupCodes)
 			e.savePNG(&o, enr)
 		}
 		out.put(i, o, "")
@@ -305,7 +305,7 @@ func (e *enrollment) interactive(ref models.UserRef, user models.User) outcome {
 	o.status = "enrolled"
 	o.extra = record{{"state", stateName(res.State)}, {"secret", enr.Secret()}, {"uri", enr.URI()}, {"backup_codes", res.BackupCodes}}
 	e.human("%s: confirmed; 2FA is enabled.\n", user)
-	e.showBackupCodes(res.BackupCodes)
+	e.showBackupCodes(user, res.BackupCodes)
 	e.savePNG(&o, enr)
 	return o
 }
@@ -439,18 +439,10 @@ func (e *enrollment) prompt(enr *models.Enrollment) (string, error) {
 	return "", fmt.Errorf("%w: %d wrong codes; nothing was saved, run enroll again", models.ErrCodeRejected, confirmAttempts)
 }
 
-func (e *enrollment) showBackupCodes(codes []string) {
+func (e *enrollment) showBackupCodes(user models.User, codes []string) {
 	if e.sess.format != formatTable {
 		return
 	}
-	w := e.r.streams.Out
-	fmt.Fprintf(w, "\nBackup codes — each works once, for when the phone is lost. Store them\nsomewhere safe now: they are not stored in readable form and will not be shown again.\n\n")
-	for i := 0; i < len(codes); i += 2 {
-		if i+1 < len(codes) {
-			fmt.Fprintf(w, "  %s    %s\n", codes[i], codes[i+1])
-		} else {
-			fmt.Fprintf(w, "  %s\n", codes[i])
-		}
-	}
-	fmt.Fprintln(w)
+	lead := terminalSafe(user.String()) + ": backup codes for when the phone is lost; each works once, shown only now (they are not stored in readable form: keep them somewhere safe)"
+	fmt.Fprint(e.r.streams.Out, "\n"+backupCodesBlock(lead, codes)+"\n")
 }
