@@ -31,12 +31,13 @@ millions of users need no more memory than one.
 
 Examples:
    totpadm status alice
-   totpadm status --state locked
+   totpadm status --state locked --time relative
    totpadm list --summary -o json
    totpadm status -o csv > 2fa-status.csv`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "state", Usage: "only users in this state: enabled, pending, not-enrolled (also: none, disabled) or locked"},
 			&cli.BoolFlag{Name: "summary", Usage: "print the number of users in each state instead"},
+			&cli.StringFlag{Name: "time", Value: timeAbsolute, Usage: "times in the table: absolute (UTC, RFC 3339) or relative (\"3 min ago\", \"in 12 min\"); JSON and CSV are always absolute"},
 			fromFileFlag(),
 		},
 		Action: r.status,
@@ -79,6 +80,14 @@ func (r *runner) status(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	relative := false
+	switch c.String("time") {
+	case timeAbsolute:
+	case timeRelative:
+		relative = true
+	default:
+		return usagef("status: invalid --time %q: want %s or %s", c.String("time"), timeAbsolute, timeRelative)
+	}
 	var refs []models.UserRef
 	if c.NArg() > 0 || c.IsSet(flagFromFile) {
 		if refs, err = r.userRefs(c, c.Args().Slice()); err != nil {
@@ -95,6 +104,15 @@ func (r *runner) status(c *cli.Context) error {
 		return r.statusSummary(c, sess, refs, state)
 	}
 	rw := newStatusWriter(sess.format, r.streams.Out)
+	if rw.table != nil {
+		rw.color = r.streams.Color
+		if relative {
+			rw.now = r.streams.Now()
+		}
+		if rw.color {
+			rw.table.style = colourStateColumn(3)
+		}
+	}
 	emit := rw.write
 	if refs == nil {
 		if err := streamStatus(c.Context, sess, state, emit); err != nil {
@@ -240,6 +258,9 @@ func (r *runner) statusSummary(c *cli.Context, sess *session, refs []models.User
 		return t.result()
 	}
 	rw := newRecordWriter(sess.format, r.streams.Out, []string{"state", "count"})
+	if tw, ok := rw.(*tableWriter); ok && r.streams.Color {
+		tw.style = colourStateColumn(0)
+	}
 	for _, s := range models.StatusStates {
 		name := s
 		if sess.format == formatTable {
@@ -262,13 +283,15 @@ type statusWriter struct {
 	format  string
 	w       *bufio.Writer
 	buf     []byte
-	table   recordWriter
+	table   *tableWriter // table format only
 	started bool
+	color   bool      // table: colour the state column
+	now     time.Time // table: show times relative to now, unless zero
 }
 
 func newStatusWriter(format string, w io.Writer) *statusWriter {
 	if format == formatTable {
-		return &statusWriter{format: format, table: newRecordWriter(formatTable, w, statusColumns)}
+		return &statusWriter{format: format, table: newRecordWriter(formatTable, w, statusColumns).(*tableWriter)}
 	}
 	return &statusWriter{format: format, w: bufio.NewWriterSize(w, 64<<10)}
 }
@@ -278,6 +301,16 @@ func (s *statusWriter) write(r models.StatusRow) error {
 	case formatTable:
 		rec := statusRecord(r)
 		rec[3].value = tableState(r.State)
+		if !s.now.IsZero() {
+			relative := func(i int, t *time.Time) {
+				if t != nil {
+					rec[i].value = relativeTime(*t, s.now)
+				}
+			}
+			relative(5, r.EnrolledAt)
+			relative(6, r.LastUsedAt)
+			relative(8, r.LockedUntil)
+		}
 		return s.table.write(rec)
 	case formatJSON:
 		b := append(s.buf[:0], `{"id":`...)
