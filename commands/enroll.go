@@ -188,7 +188,7 @@ func (e *enrollment) batch(ctx context.Context, users []models.User, report peru
 				break
 			}
 			e.human("%s: enrolled, pending until the first successful `totpadm verify %s CODE`.\n", users[j], users[j])
-			e.showBackupCodes(saved.BackupCodes)
+			e.showBackupCodes(users[j], saved.BackupCodes)
 			e.savePNG(&o, enr)
 		}
 		report(j, o.result(""))
@@ -301,7 +301,7 @@ func (e *enrollment) interactive(user models.User) outcome {
 	o.status = OutcomeEnrolled
 	o.extra = record{{"state", stateName(res.State)}, {"secret", enr.Secret()}, {"uri", enr.URI()}, {"backup_codes", res.BackupCodes}}
 	e.human("%s: confirmed; 2FA is enabled.\n", user)
-	e.showBackupCodes(res.BackupCodes)
+	e.showBackupCodes(user, res.BackupCodes)
 	e.savePNG(&o, enr)
 	return o
 }
@@ -352,21 +352,56 @@ func (e *enrollment) savePNG(o *outcome, enr *models.Enrollment) {
 	e.human("%s: QR code written to %s\n", enr.User, name)
 }
 
-// show prints what the person needs to add the account to an app.
+// show prints what the person needs to add the account to an app. On a
+// terminal the QR code comes last, standing whole right above the prompt
+// for the first code: the key and the URI go above it, so that nothing
+// pushes its top off the screen while the prompt waits. A terminal too
+// small for the code gets the key below it instead, and one line saying
+// so and what to do.
 func (e *enrollment) show(enr *models.Enrollment) error {
 	if e.sess.format != formatTable {
 		return nil
 	}
 	w := e.r.streams.Out
-	fmt.Fprintf(w, "\nEnrolling %s (id %s). Scan this QR code with an authenticator app\n(Google Authenticator, Microsoft Authenticator, Authy, Duo, 1Password):\n\n",
-		terminalSafe(enr.User.String()), terminalSafe(enr.User.ID))
-	if err := writeQR(w, enr.URI(), e.r.streams.Color); err != nil {
+	cols, rows, sized := terminalSize(w) // 0, 0 off a terminal: anything fits
+	prompt := 0                          // rows the prompt takes below the code
+	if sized && e.mode == enrollPrompt {
+		prompt = displayRows(e.promptText(enr), cols)
+	}
+	room := rows - prompt
+	if sized {
+		room = max(room, 1)
+	}
+	q, fits, qrErr := renderQR(qrURI(enr.URI()), cols, room)
+	user, id := terminalSafe(enr.User.String()), terminalSafe(enr.User.ID)
+	p := enr.Params
+	byHand := fmt.Sprintf("time-based, %s, %d digits, every %d s:\n  Key:  %s\n  URI:  %s\n",
+		p.Algorithm, p.Digits, p.Period, enr.ManualEntryKey(), terminalSafe(enr.URI()))
+	if qrErr == nil && fits {
+		fmt.Fprintf(w, "\nEnrolling %s (id %s). Scan the QR code below with an authenticator app\n(Google Authenticator, Microsoft Authenticator, Authy, Duo, 1Password),\nor add the account by hand — %s\n", user, id, byHand)
+		if err := writeQR(w, q, e.r.streams.Color); err != nil {
+			return fmt.Errorf("print QR code: %w", err)
+		}
+		return nil
+	}
+	if qrErr != nil {
+		fmt.Fprintf(w, "\nEnrolling %s (id %s). Add the account to an authenticator app by hand —\n%s\n", user, id, byHand)
+		fmt.Fprintf(e.r.streams.Err, "totpadm: the otpauth URI is too long for a QR code (%d bytes): type the Key above into the app\n", len(enr.URI()))
+		return nil
+	}
+	fmt.Fprintf(w, "\nEnrolling %s (id %s). Scan this QR code with an authenticator app\n(Google Authenticator, Microsoft Authenticator, Authy, Duo, 1Password):\n\n", user, id)
+	if err := writeQR(w, q, e.r.streams.Color); err != nil {
 		return fmt.Errorf("print QR code: %w", err)
 	}
-	p := enr.Params
-	fmt.Fprintf(w, "\nOr add it by hand — time-based, %s, %d digits, every %d s:\n  Key:  %s\n  URI:  %s\n\n",
-		p.Algorithm, p.Digits, p.Period, enr.ManualEntryKey(), terminalSafe(enr.URI()))
+	fmt.Fprintf(w, "\nOr add it by hand — %s\n", byHand)
+	fmt.Fprintf(e.r.streams.Err, "totpadm: the QR code needs %d×%d characters, this terminal is %d×%d: enlarge it and run enroll again, use --qr-png DIR, or type the Key above into the app\n",
+		q.cols, q.rows+prompt, cols, rows)
 	return nil
+}
+
+// promptText asks for the first code.
+func (e *enrollment) promptText(enr *models.Enrollment) string {
+	return fmt.Sprintf("Enter the %d-digit code the app shows for %s: ", enr.Params.Digits, terminalSafe(enr.User.String()))
 }
 
 // prompt asks for the first code until one matches, without saving
@@ -374,7 +409,7 @@ func (e *enrollment) show(enr *models.Enrollment) error {
 func (e *enrollment) prompt(enr *models.Enrollment) (string, error) {
 	svc := e.sess.svc
 	for attempt := 1; attempt <= confirmAttempts; attempt++ {
-		fmt.Fprintf(e.r.streams.Err, "Enter the %d-digit code the app shows for %s: ", enr.Params.Digits, terminalSafe(enr.User.String()))
+		fmt.Fprint(e.r.streams.Err, e.promptText(enr))
 		line, err := readLine(e.c.Context, e.stdin)
 		code := strings.TrimSpace(line)
 		if errors.Is(err, context.Canceled) {
@@ -400,18 +435,10 @@ func (e *enrollment) prompt(enr *models.Enrollment) (string, error) {
 	return "", fmt.Errorf("%w: %d wrong codes; nothing was saved, run enroll again", models.ErrCodeRejected, confirmAttempts)
 }
 
-func (e *enrollment) showBackupCodes(codes []string) {
+func (e *enrollment) showBackupCodes(user models.User, codes []string) {
 	if e.sess.format != formatTable {
 		return
 	}
-	w := e.r.streams.Out
-	fmt.Fprintf(w, "\nBackup codes — each works once, for when the phone is lost. Store them\nsomewhere safe now: they are not stored in readable form and will not be shown again.\n\n")
-	for i := 0; i < len(codes); i += 2 {
-		if i+1 < len(codes) {
-			fmt.Fprintf(w, "  %s    %s\n", codes[i], codes[i+1])
-		} else {
-			fmt.Fprintf(w, "  %s\n", codes[i])
-		}
-	}
-	fmt.Fprintln(w)
+	lead := terminalSafe(user.String()) + ": backup codes for when the phone is lost; each works once, shown only now (they are not stored in readable form: keep them somewhere safe)"
+	fmt.Fprint(e.r.streams.Out, "\n"+backupCodesBlock(lead, codes)+"\n")
 }

@@ -6,9 +6,10 @@ import (
 	"io"
 	"strconv"
 	"strings"
-	"text/tabwriter"
 	"time"
 	"unicode/utf8"
+
+	"github.com/rivo/uniseg"
 )
 
 // Output formats.
@@ -49,7 +50,7 @@ func newRecordWriter(format string, w io.Writer, columns []string) recordWriter 
 	case formatCSV:
 		return &csvWriter{w: buf, columns: columns}
 	default:
-		return &tableWriter{buf: buf, tw: tabwriter.NewWriter(buf, 0, 0, 2, ' ', 0), columns: columns}
+		return &tableWriter{buf: buf, columns: columns}
 	}
 }
 
@@ -141,46 +142,135 @@ func (c *csvWriter) flush() error {
 	return c.w.Flush()
 }
 
-// tableWriter aligns columns in batches: tabwriter holds everything until
-// Flush, and status must stream a million rows in constant memory.
+// tableWriter aligns columns by display width, as a terminal draws them —
+// a CJK character takes two columns, a combining accent none, an emoji
+// two (uniseg's widths) — which text/tabwriter, counting runes, cannot.
+// It aligns in batches of tableBatch rows, since status must stream a
+// million rows in constant memory: the header and the first batch share
+// their widths, and each later batch has its own. Columns are separated by
+// at least two spaces; the last cell of a line is not padded.
 type tableWriter struct {
 	buf     *bufio.Writer
-	tw      *tabwriter.Writer
 	columns []string
-	rows    int
+	// style, when set, returns what to write before and after a cell
+	// (ANSI colours): not counted in its width, so never in alignment.
+	style  func(column int, cell string) (before, after string)
+	lines  []tableLine // the batch being aligned
+	n      int         // lines of the batch in use; the rest are for reuse
+	widths []int
+	rows   int
+	pad    []byte
+}
+
+// tableLine is one line's cells and their display widths.
+type tableLine struct {
+	cells  []string
+	widths []int
+	header bool
 }
 
 const tableBatch = 500
 
+// tableColumnGap is the padding between columns.
+const tableColumnGap = 2
+
 func (t *tableWriter) write(r record) error {
 	if t.rows%tableBatch == 0 {
 		if t.rows > 0 {
-			t.tw.Flush()
-		}
-		header := make([]string, len(t.columns))
-		for i, c := range t.columns {
-			header[i] = strings.ToUpper(c)
-		}
-		if t.rows == 0 {
-			fmt.Fprintln(t.tw, strings.Join(header, "\t"))
+			if err := t.align(); err != nil {
+				return err
+			}
+		} else {
+			header := t.next()
+			header.header = true
+			for _, c := range t.columns {
+				header.add(strings.ToUpper(c))
+			}
 		}
 	}
 	t.rows++
-	cells := byColumn(t.columns, r, func(v any) string {
-		if s := terminalSafe(plainValue(v)); s != "" {
-			return s
+	line := t.next()
+	for _, v := range byColumnValues(t.columns, r) {
+		s := terminalSafe(plainValue(v))
+		if s == "" {
+			s = "-"
 		}
-		return "-"
-	})
-	_, err := fmt.Fprintln(t.tw, strings.Join(cells, "\t"))
-	return err
+		line.add(s)
+	}
+	return nil
+}
+
+// next is a cleared line at the end of the batch.
+func (t *tableWriter) next() *tableLine {
+	if t.n == len(t.lines) {
+		t.lines = append(t.lines, tableLine{})
+	}
+	l := &t.lines[t.n]
+	t.n++
+	l.cells, l.widths, l.header = l.cells[:0], l.widths[:0], false
+	return l
+}
+
+func (l *tableLine) add(cell string) {
+	l.cells = append(l.cells, cell)
+	l.widths = append(l.widths, displayWidth(cell))
+}
+
+// align writes the batch, every column as wide as its widest cell.
+func (t *tableWriter) align() error {
+	t.widths = t.widths[:0]
+	for _, l := range t.lines[:t.n] {
+		for i, w := range l.widths {
+			if i == len(t.widths) {
+				t.widths = append(t.widths, 0)
+			}
+			t.widths[i] = max(t.widths[i], w)
+		}
+	}
+	for _, l := range t.lines[:t.n] {
+		for i, cell := range l.cells {
+			before, after := "", ""
+			if t.style != nil && !l.header {
+				before, after = t.style(i, cell)
+			}
+			t.buf.WriteString(before)
+			t.buf.WriteString(cell)
+			t.buf.WriteString(after)
+			if i < len(l.cells)-1 {
+				t.buf.Write(t.spaces(t.widths[i] - l.widths[i] + tableColumnGap))
+			}
+		}
+		if err := t.buf.WriteByte('\n'); err != nil {
+			return err
+		}
+	}
+	t.n = 0
+	return nil
+}
+
+func (t *tableWriter) spaces(n int) []byte {
+	for len(t.pad) < n {
+		t.pad = append(t.pad, ' ')
+	}
+	return t.pad[:n]
 }
 
 func (t *tableWriter) flush() error {
-	if err := t.tw.Flush(); err != nil {
+	if err := t.align(); err != nil {
 		return err
 	}
 	return t.buf.Flush()
+}
+
+// displayWidth is how many terminal columns s takes. ASCII, what nearly
+// every cell is, is one column a byte and needs no grapheme segmentation.
+func displayWidth(s string) int {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return uniseg.StringWidth(s)
+		}
+	}
+	return len(s)
 }
 
 // byColumn lays r out in the order of columns, so every row has every

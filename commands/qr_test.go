@@ -3,17 +3,23 @@ package commands_test
 import (
 	"image"
 	"image/color"
+	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"reflect"
 	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/makiuchi-d/gozxing"
 	"github.com/makiuchi-d/gozxing/qrcode"
 
 	"github.com/totpadm/totpadm/internal/testutil"
+	"github.com/totpadm/totpadm/models"
 )
 
 // The half-block glyphs of github.com/mdp/qrterminal/v3 as totpadm uses
@@ -153,10 +159,14 @@ func qrHelperCrop(grid [][]bool) [][]bool {
 	return out
 }
 
-// qrHelperCheckQuietZone asserts four light modules around the symbol,
-// which is square with 21+4k modules a side. A row that is dark across
-// the whole width is not part of the symbol (qrterminal ends with one; on
-// a terminal it reads as background below the code).
+// qrHelperQuietZone is the light margin totpadm keeps around the symbol,
+// in modules: two, which phone scanners read on a screen.
+const qrHelperQuietZone = 2
+
+// qrHelperCheckQuietZone asserts exactly qrHelperQuietZone light modules
+// around the symbol, which is square with 21+4k modules a side. A row that
+// is dark across the whole width is not part of the symbol (qrterminal
+// ends with one; on a terminal it reads as background below the code).
 func qrHelperCheckQuietZone(t *testing.T, grid [][]bool) {
 	t.Helper()
 	h, w := len(grid), len(grid[0])
@@ -187,15 +197,46 @@ func qrHelperCheckQuietZone(t *testing.T, grid [][]bool) {
 	if bottom-top+1 != size || (size-21)%4 != 0 {
 		t.Errorf("symbol is %dx%d modules, want square with 21+4k a side", size, bottom-top+1)
 	}
-	if left < 4 || w-1-right < 4 || top < 4 {
-		t.Errorf("quiet zone left %d, right %d, top %d modules; want at least 4", left, w-1-right, top)
-	}
 	light := 0
 	for y := bottom + 1; y < h && !full(y); y++ {
 		light++
 	}
-	if light < 4 {
-		t.Errorf("quiet zone below the symbol is %d modules, want at least 4", light)
+	const q = qrHelperQuietZone
+	if left != q || w-1-right != q || top != q || light != q {
+		t.Errorf("quiet zone left %d, right %d, top %d, bottom %d modules; want %d each", left, w-1-right, top, light, q)
+	}
+}
+
+// qrHelperCheckQRURI asserts that the URI a QR code holds is the URI line
+// without the parameters every app assumes: the same enrollment to
+// models.ParseKeyURI (and so to an app), minus algorithm=SHA1, digits=6
+// and period=30, with the issuer kept.
+func qrHelperCheckQRURI(t *testing.T, qrText, uriLine string) {
+	t.Helper()
+	want, err := models.ParseKeyURI(uriLine)
+	if err != nil {
+		t.Fatalf("URI line %q: %v", uriLine, err)
+	}
+	got, err := models.ParseKeyURI(qrText)
+	if err != nil {
+		t.Fatalf("QR code holds %q: %v", qrText, err)
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("QR code holds %+v (%q), the URI line says %+v (%q)", got, qrText, want, uriLine)
+	}
+	u, err := url.Parse(qrText)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := u.Query()
+	defaults := map[string]string{"algorithm": "SHA1", "digits": "6", "period": "30"}
+	for name, def := range defaults {
+		if v, ok := q[name]; ok && v[0] == def {
+			t.Errorf("QR URI %q carries the default %s=%s", qrText, name, def)
+		}
+	}
+	if want.Issuer != "" && q.Get("issuer") != want.Issuer {
+		t.Errorf("QR URI %q: issuer %q, want %q", qrText, q.Get("issuer"), want.Issuer)
 	}
 }
 
@@ -203,13 +244,17 @@ func TestQRDecodesToURI(t *testing.T) {
 	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
 		// A login and an issuer that need escaping in the URI label.
 		db.Exec(t, "INSERT INTO users (username, email) VALUES (?, ?)", "ops:dana smith", "dana@example.com")
-		for _, tc := range []struct{ issuer, login string }{
-			{"totpadm", "alice"},
-			{"ACME Corp: Staff", "ops:dana smith"},
+		for _, tc := range []struct {
+			issuer, login string
+			digits        int
+		}{
+			{"totpadm", "alice", 6},
+			{"ACME Corp: Staff", "ops:dana smith", 6},
+			{"totpadm", "bob", 8}, // digits=8 stays in the QR code
 		} {
 			t.Run(tc.login, func(t *testing.T) {
 				res := testutil.Run(t, testutil.Options{Now: enrollHelperAt(enrollHelperT0)},
-					db.Args("--issuer", tc.issuer, "enroll", "--no-confirm", tc.login)...)
+					db.Args("--issuer", tc.issuer, "--digits", strconv.Itoa(tc.digits), "enroll", "--no-confirm", tc.login)...)
 				if res.Code != 0 {
 					t.Fatalf("exit %d, %q", res.Code, res.Stderr)
 				}
@@ -221,19 +266,33 @@ func TestQRDecodesToURI(t *testing.T) {
 				grid := qrHelperModules(t, block)
 				qrHelperCheckQuietZone(t, grid)
 				text := qrHelperDecode(t, grid)
-				if text != p.URI {
-					t.Errorf("QR code holds %q, the URI line says %q", text, p.URI)
-				}
+				qrHelperCheckQRURI(t, text, p.URI)
 				secret := strings.ReplaceAll(p.Key, " ", "")
-				enrollHelperCheckURI(t, text, tc.issuer, tc.login, secret, "SHA1", 6)
+				enrollHelperCheckURI(t, p.URI, tc.issuer, tc.login, secret, "SHA1", tc.digits)
+				if got := strings.Contains(text, "digits=8"); got != (tc.digits == 8) {
+					t.Errorf("QR URI %q: digits=8 present %v, want %v", text, got, tc.digits == 8)
+				}
 				// The secret in the QR code is the stored one.
-				c := testutil.Code(t, secret, enrollHelperT0)
+				params := models.Params{Algorithm: "SHA1", Digits: tc.digits, Period: 30}
+				c, err := models.GenerateCode(mustParseKeyURI(t, text).Secret, params.Step(enrollHelperT0), params)
+				if err != nil {
+					t.Fatal(err)
+				}
 				if v := testutil.Run(t, testutil.Options{Now: enrollHelperAt(enrollHelperT0)}, db.Args("verify", tc.login, c)...); v.Code != 0 {
 					t.Errorf("code from the QR secret: exit %d, %q", v.Code, v.Stderr)
 				}
 			})
 		}
 	})
+}
+
+func mustParseKeyURI(t *testing.T, uri string) models.KeyURIContents {
+	t.Helper()
+	c, err := models.ParseKeyURI(uri)
+	if err != nil {
+		t.Fatalf("%q: %v", uri, err)
+	}
+	return c
 }
 
 // qrHelperScript runs the built binary with stdout on a pseudo-terminal
@@ -291,9 +350,7 @@ func TestQRColourOnTerminal(t *testing.T) {
 	}
 	grid := qrHelperModules(t, block)
 	qrHelperCheckQuietZone(t, grid)
-	if text := qrHelperDecode(t, grid); text != p.URI {
-		t.Errorf("coloured QR holds %q, URI line %q", text, p.URI)
-	}
+	qrHelperCheckQRURI(t, qrHelperDecode(t, grid), p.URI)
 
 	// NO_COLOR turns the colours off, and the code still decodes.
 	out = qrHelperScript(t, db.Dir, []string{"NO_COLOR=1"}, db.Args("enroll", "--no-confirm", "bob")...)
@@ -301,7 +358,194 @@ func TestQRColourOnTerminal(t *testing.T) {
 		t.Errorf("NO_COLOR set, yet ANSI codes in the output: %q", out)
 	}
 	p = enrollHelperParseTable(t, out)
-	if text := qrHelperDecode(t, qrHelperModules(t, qrHelperBlock(out))); text != p.URI {
-		t.Errorf("QR holds %q, URI line %q", text, p.URI)
+	qrHelperCheckQRURI(t, qrHelperDecode(t, qrHelperModules(t, qrHelperBlock(out))), p.URI)
+}
+
+// qrHelperPane is a real terminal: a private tmux server (its own socket,
+// no configuration file) running one command in a cols×rows window.
+type qrHelperPane struct {
+	t    *testing.T
+	tmux string
+	sock string
+}
+
+const qrHelperSession = "totpadm-test"
+
+// qrHelperTmux starts the built binary with args in a cols×rows tmux
+// window, in dir. When the binary exits, the shell prints "exit=N" and
+// waits, so the pane stays to be read.
+func qrHelperTmux(t *testing.T, cols, rows int, dir string, args ...string) *qrHelperPane {
+	t.Helper()
+	tmux, err := exec.LookPath("tmux")
+	if err != nil {
+		t.Skip("tmux not installed (apt-get install tmux): cannot give the binary a real terminal")
+	}
+	quoted := []string{qrHelperQuote(testutil.Binary(t))}
+	for _, a := range args {
+		quoted = append(quoted, qrHelperQuote(a))
+	}
+	p := &qrHelperPane{t: t, tmux: tmux, sock: filepath.Join(t.TempDir(), "tmux.sock")}
+	shell := "cd " + qrHelperQuote(dir) + " && " + strings.Join(quoted, " ") + `; echo "exit=$?"; sleep 600`
+	p.run("-f", "/dev/null", "new-session", "-d", "-s", qrHelperSession, "-x", strconv.Itoa(cols), "-y", strconv.Itoa(rows), shell)
+	t.Cleanup(func() { exec.Command(tmux, "-S", p.sock, "kill-server").Run() })
+	return p
+}
+
+func (p *qrHelperPane) run(args ...string) string {
+	p.t.Helper()
+	cmd := exec.Command(p.tmux, append([]string{"-S", p.sock}, args...)...)
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "NO_COLOR=") && !strings.HasPrefix(kv, "TOTPADM_") && !strings.HasPrefix(kv, "TMUX") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		p.t.Fatalf("tmux %v: %v: %s", args, err, out)
+	}
+	return string(out)
+}
+
+// screen is what the window shows now, wrapped lines joined (-J), so a
+// long line reads as the one line it was written as.
+func (p *qrHelperPane) screen() string {
+	return p.run("capture-pane", "-p", "-J", "-t", qrHelperSession)
+}
+
+// visible is the window row by row, exactly as a camera would see it.
+func (p *qrHelperPane) visible() string {
+	return p.run("capture-pane", "-p", "-t", qrHelperSession)
+}
+
+// history is everything the window printed, scrolled-off lines included.
+func (p *qrHelperPane) history() string {
+	return p.run("capture-pane", "-p", "-J", "-S", "-", "-t", qrHelperSession)
+}
+
+// waitFor polls the window until it shows want, and returns the screen.
+func (p *qrHelperPane) waitFor(want string) string {
+	p.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		s := p.screen()
+		if strings.Contains(s, want) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			p.t.Fatalf("the terminal never showed %q; it shows:\n%s", want, s)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func (p *qrHelperPane) typeLine(s string) { p.run("send-keys", "-t", qrHelperSession, "-l", s+"\r") }
+
+// qrHelperLastLine is the last non-blank line of a capture.
+func qrHelperLastLine(s string) string {
+	lines := strings.Split(strings.TrimRight(s, " \n"), "\n")
+	return lines[len(lines)-1]
+}
+
+// On a real 80×24 terminal, the whole QR code is on the screen while the
+// prompt for the first code waits, with its quiet zone, and scanning what
+// the screen shows enrolls the user: the captured window decodes to an
+// enrollment equal to the URI line's, and a code from it confirms. A
+// login of 30 characters needs a larger symbol, and still fits.
+func TestQRFitsTerminalAtThePrompt(t *testing.T) {
+	for _, login := range []string{"alice", "dana.longname-operations-team"} {
+		t.Run(login, func(t *testing.T) {
+			db := testutil.NewSQLite(t)
+			if login != "alice" {
+				db.Exec(t, "INSERT INTO users (username) VALUES (?)", login)
+			}
+			pane := qrHelperTmux(t, 80, 24, db.Dir, db.Args("enroll", login)...)
+			pane.waitFor("Enter the 6-digit code the app shows for " + login + ":")
+			screen := pane.visible()
+			if got := strings.Count(screen, "\n"); got > 24 {
+				t.Fatalf("capture has %d lines, the window 24", got)
+			}
+			if last := qrHelperLastLine(screen); !strings.HasPrefix(last, "Enter the 6-digit code") {
+				t.Errorf("the prompt is not the last line on the screen: %q", last)
+			}
+			block := qrHelperBlock(screen)
+			if len(block) == 0 {
+				t.Fatalf("no QR code on the screen at the prompt:\n%s", screen)
+			}
+			full := qrHelperBlock(pane.history())
+			if len(block) != len(full) {
+				t.Fatalf("%d of the QR code's %d lines are on the screen at the prompt:\n%s", len(block), len(full), screen)
+			}
+			grid := qrHelperModules(t, block)
+			qrHelperCheckQuietZone(t, grid)
+			text := qrHelperDecode(t, grid)
+			p := enrollHelperParseTable(t, pane.history())
+			qrHelperCheckQRURI(t, text, p.URI)
+
+			code := testutil.Code(t, strings.ReplaceAll(p.Key, " ", ""), time.Now())
+			pane.typeLine(code)
+			pane.waitFor("exit=")
+			done := pane.history()
+			if !strings.Contains(done, login+": confirmed; 2FA is enabled.") || !strings.Contains(done, "exit=0") {
+				t.Errorf("the code from the screen's QR code did not confirm:\n%s", done)
+			}
+		})
+	}
+}
+
+// A terminal too small for the QR code gets one line saying so and what to
+// do instead, right above the prompt, with the key for manual entry on
+// the screen — and that key enrolls.
+func TestQRTooSmallTerminalSaysSo(t *testing.T) {
+	db := testutil.NewSQLite(t)
+	pane := qrHelperTmux(t, 60, 16, db.Dir, db.Args("enroll", "alice")...)
+	screen := pane.waitFor("Enter the 6-digit code the app shows for alice:")
+	lines := strings.Split(strings.TrimRight(screen, " \n"), "\n")
+	var notice []int
+	for i, l := range lines {
+		if strings.Contains(l, "QR code") && strings.HasPrefix(l, "totpadm: ") {
+			notice = append(notice, i)
+		}
+	}
+	if len(notice) != 1 {
+		t.Fatalf("want one notice line about the QR code, got %d:\n%s", len(notice), screen)
+	}
+	n := lines[notice[0]]
+	for _, want := range []string{"60×16", "--qr-png DIR", "Key"} {
+		if !strings.Contains(n, want) {
+			t.Errorf("notice %q does not mention %q", n, want)
+		}
+	}
+	if notice[0] != len(lines)-2 {
+		t.Errorf("the notice is not right above the prompt:\n%s", screen)
+	}
+	m := enrollHelperKeyRE.FindStringSubmatch(screen)
+	if m == nil {
+		t.Fatalf("the key for manual entry is not on the screen at the prompt:\n%s", screen)
+	}
+	pane.typeLine(testutil.Code(t, strings.ReplaceAll(m[1], " ", ""), time.Now()))
+	pane.waitFor("exit=")
+	if done := pane.history(); !strings.Contains(done, "alice: confirmed; 2FA is enabled.") || !strings.Contains(done, "exit=0") {
+		t.Errorf("the key on the screen did not confirm:\n%s", done)
+	}
+}
+
+// A login so long that its URI fits no QR code gets the key and a line
+// saying so, never a crash.
+func TestQRTooLongForAnyCode(t *testing.T) {
+	db := testutil.NewSQLite(t)
+	login := strings.Repeat("é", 500) // 1,000 bytes, 3,000 once percent-escaped
+	db.Exec(t, "INSERT INTO users (username) VALUES (?)", login)
+	res := testutil.Run(t, testutil.Options{}, db.Args("enroll", "--no-confirm", login)...)
+	if res.Code != 0 {
+		t.Fatalf("exit %d, stderr %q", res.Code, res.Stderr)
+	}
+	if qrHelperBlock(res.Stdout) != nil {
+		t.Errorf("a QR code was drawn for a URI too long for one")
+	}
+	if !enrollHelperKeyRE.MatchString(res.Stdout) {
+		t.Errorf("no key for manual entry:\n%s", res.Stdout)
+	}
+	if !strings.Contains(res.Stderr, "too long for a QR code") || strings.Count(res.Stderr, "\n") != 1 {
+		t.Errorf("stderr %q: want one line saying the URI is too long for a QR code", res.Stderr)
 	}
 }

@@ -23,33 +23,73 @@ func (r *runner) statusCommand() *cli.Command {
 		Aliases:   []string{"list"},
 		Usage:     "show the 2FA state of users (all users when none are named)",
 		ArgsUsage: "[USER…]",
-		Description: `Shows, for each user: id, login, email, state (enabled, pending, disabled or
-locked), backup codes left, when enrolled, when last used, consecutive failures and
-when a lockout ends. With no USER, lists every user in the users table, ordered by
-id, streaming so that millions of users need no more memory than one.
+		Description: `Shows, for each user: id, login, email, state (enabled, pending, not-enrolled
+or locked; JSON and CSV say "disabled" for not-enrolled), backup codes left, when
+enrolled, when last used, consecutive failures and when a lockout ends. With no
+USER, lists every user in the users table, ordered by id, streaming so that
+millions of users need no more memory than one.
 
 Examples:
    totpadm status alice
-   totpadm status --state locked
+   totpadm status --state locked --time relative
    totpadm list --summary -o json
    totpadm status -o csv > 2fa-status.csv`,
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "state", Usage: "only users in this state: enabled, pending, disabled or locked"},
+			&cli.StringFlag{Name: "state", Usage: "only users in this state: enabled, pending, not-enrolled (also: none, disabled) or locked"},
 			&cli.BoolFlag{Name: "summary", Usage: "print the number of users in each state instead"},
+			&cli.StringFlag{Name: "time", Value: timeAbsolute, Usage: "times in the table: absolute (UTC, RFC 3339) or relative (\"3 min ago\", \"in 12 min\"); JSON and CSV are always absolute"},
 			fromFileFlag(),
 		},
 		Action: r.status,
 	}
 }
 
+// stateNotEnrolled is how tables name the state of a user without 2FA —
+// the words disable ("not enrolled") and verify ("not enrolled in 2FA")
+// use — where models says "disabled", which reads as "someone turned it
+// off" and is also disable's word for what it just did. JSON and CSV keep
+// models' "disabled", which scripts already parse.
+const stateNotEnrolled = "not-enrolled"
+
+// stateAliases are the --state values that mean models.StatusDisabled.
+var stateAliases = []string{stateNotEnrolled, "none", models.StatusDisabled}
+
+// tableState is the state as a table shows it.
+func tableState(s string) string {
+	if s == models.StatusDisabled {
+		return stateNotEnrolled
+	}
+	return s
+}
+
+// parseState reads --state: a models state, or an alias of "disabled".
+func parseState(s string) (string, error) {
+	switch {
+	case s == "":
+		return "", nil
+	case slices.Contains(stateAliases, s):
+		return models.StatusDisabled, nil
+	case slices.Contains(models.StatusStates, s):
+		return s, nil
+	}
+	return "", usagef("status: invalid --state %q: want enabled, pending, %s or locked (none and disabled mean %s too)", s, stateNotEnrolled, stateNotEnrolled)
+}
+
 func (r *runner) status(c *cli.Context) error {
-	state := c.String("state")
-	if state != "" && !slices.Contains(models.StatusStates, state) {
-		return usagef("status: invalid --state %q: want %s", state, strings.Join(models.StatusStates, ", "))
+	state, err := parseState(c.String("state"))
+	if err != nil {
+		return err
+	}
+	relative := false
+	switch c.String("time") {
+	case timeAbsolute:
+	case timeRelative:
+		relative = true
+	default:
+		return usagef("status: invalid --time %q: want %s or %s", c.String("time"), timeAbsolute, timeRelative)
 	}
 	var refs []models.UserRef
 	if c.NArg() > 0 || c.IsSet(flagFromFile) {
-		var err error
 		if refs, err = r.userRefs(c, c.Args().Slice()); err != nil {
 			return err
 		}
@@ -64,6 +104,15 @@ func (r *runner) status(c *cli.Context) error {
 		return r.statusSummary(c, sess, refs, state)
 	}
 	rw := newStatusWriter(sess.format, r.streams.Out)
+	if rw.table != nil {
+		rw.color = r.streams.Color
+		if relative {
+			rw.now = r.streams.Now()
+		}
+		if rw.color {
+			rw.table.style = colourStateColumn(3)
+		}
+	}
 	emit := rw.write
 	if refs == nil {
 		if err := streamStatus(c.Context, sess, state, emit); err != nil {
@@ -209,8 +258,15 @@ func (r *runner) statusSummary(c *cli.Context, sess *session, refs []models.User
 		return t.result()
 	}
 	rw := newRecordWriter(sess.format, r.streams.Out, []string{"state", "count"})
+	if tw, ok := rw.(*tableWriter); ok && r.streams.Color {
+		tw.style = colourStateColumn(0)
+	}
 	for _, s := range models.StatusStates {
-		rw.write(record{{"state", s}, {"count", counts[s]}})
+		name := s
+		if sess.format == formatTable {
+			name = tableState(s)
+		}
+		rw.write(record{{"state", name}, {"count", counts[s]}})
 	}
 	rw.write(record{{"state", "total"}, {"count", total}})
 	if err := rw.flush(); err != nil {
@@ -227,13 +283,15 @@ type statusWriter struct {
 	format  string
 	w       *bufio.Writer
 	buf     []byte
-	table   recordWriter
+	table   *tableWriter // table format only
 	started bool
+	color   bool      // table: colour the state column
+	now     time.Time // table: show times relative to now, unless zero
 }
 
 func newStatusWriter(format string, w io.Writer) *statusWriter {
 	if format == formatTable {
-		return &statusWriter{format: format, table: newRecordWriter(formatTable, w, statusColumns)}
+		return &statusWriter{format: format, table: newRecordWriter(formatTable, w, statusColumns).(*tableWriter)}
 	}
 	return &statusWriter{format: format, w: bufio.NewWriterSize(w, 64<<10)}
 }
@@ -241,7 +299,19 @@ func newStatusWriter(format string, w io.Writer) *statusWriter {
 func (s *statusWriter) write(r models.StatusRow) error {
 	switch s.format {
 	case formatTable:
-		return s.table.write(statusRecord(r))
+		rec := statusRecord(r)
+		rec[3].value = tableState(r.State)
+		if !s.now.IsZero() {
+			relative := func(i int, t *time.Time) {
+				if t != nil {
+					rec[i].value = relativeTime(*t, s.now)
+				}
+			}
+			relative(5, r.EnrolledAt)
+			relative(6, r.LastUsedAt)
+			relative(8, r.LockedUntil)
+		}
+		return s.table.write(rec)
 	case formatJSON:
 		b := append(s.buf[:0], `{"id":`...)
 		b = appendJSONString(b, r.ID)
