@@ -30,13 +30,15 @@ func doctorHelperREADMESample(t *testing.T) []string {
 // numbers, the key id, the two paths and the server's build suffix vary,
 // the words do not.
 func doctorHelperPattern(line string) *regexp.Regexp {
-	const path, hex, build = "\x00P\x00", "\x00H\x00", "\x00B\x00"
+	const path, hex, build, version = "\x00P\x00", "\x00H\x00", "\x00B\x00", "\x00V\x00"
+	// A release shows its version and commit; a test binary "devel (commit unknown".
+	line = regexp.MustCompile(`totpadm v[0-9.]+ \(commit [0-9a-f]+ of [^;]+;`).ReplaceAllString(line, version)
 	line = strings.NewReplacer("/etc/totpadm/config.toml", path, "/etc/totpadm/key", path).Replace(line)
 	line = regexp.MustCompile(`key [0-9a-f]{12}`).ReplaceAllString(line, "key "+hex)
 	line = regexp.MustCompile(`(PostgreSQL [0-9.]+) \(.*\)`).ReplaceAllString(line, "$1"+build)
 	p := regexp.QuoteMeta(line)
 	p = regexp.MustCompile(`[0-9]+`).ReplaceAllString(p, `[0-9]+`)
-	p = strings.NewReplacer(path, `\S+`, hex, `[0-9a-f]{12}`, build, `( \(.*\))?`).Replace(p)
+	p = strings.NewReplacer(path, `\S+`, hex, `[0-9a-f]{12}`, build, `( \(.*\))?`, version, `totpadm \S+ \([^;]+;`).Replace(p)
 	return regexp.MustCompile("^" + p + "$")
 }
 
