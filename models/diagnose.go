@@ -8,9 +8,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// ActionDiagnose is the audit action of a Diagnose.
-const ActionDiagnose = "diagnose"
-
 // DiagnoseWindow is how far either side of now Diagnose looks for a code.
 const DiagnoseWindow = 10 * time.Minute
 

@@ -10,12 +10,6 @@ import (
 	"gorm.io/gorm"
 )
 
-// Audit actions of moving enrollments between systems.
-const (
-	ActionExport = "export"
-	ActionImport = "import"
-)
-
 // KeyURIContents is what an otpauth://totp URI carries.
 type KeyURIContents struct {
 	Issuer  string
