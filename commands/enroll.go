@@ -140,6 +140,14 @@ func (r *runner) enroll(c *cli.Context) error {
 	return r.runPerUser(c, p)
 }
 
+// oneLineReason is err's message as an audit reason.
+func oneLineReason(err error) string {
+	if errors.Is(err, context.Canceled) {
+		return "interrupted"
+	}
+	return strings.Join(strings.Fields(err.Error()), " ")
+}
+
 // options are the models options every path shares.
 func (e *enrollment) options() models.EnrollOptions {
 	return models.EnrollOptions{Force: e.c.Bool("force"), SkipEnrolled: e.c.Bool("skip-enrolled")}
@@ -282,6 +290,11 @@ func (e *enrollment) interactive(user models.User) outcome {
 	code, err := e.prompt(enr)
 	if err != nil {
 		o.status, o.err = statusOf(err), fmt.Errorf("enroll %s: %w", user, err)
+		// A secret was on the screen: the audit log says so, and why it
+		// was never saved.
+		if aerr := svc.AbandonEnrollment(ctx, db, enr, oneLineReason(err)); aerr != nil {
+			o.err = fmt.Errorf("%w; the audit row for it failed too: %w", o.err, aerr)
+		}
 		return o
 	}
 	opts := e.options()

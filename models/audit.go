@@ -66,12 +66,47 @@ func (s *Service) writeAudit(tx *gorm.DB, entries []AuditEntry) error {
 	if err != nil {
 		return err
 	}
+	if err := s.fillLogins(tx, entries); err != nil {
+		return err
+	}
 	rows := make([][]any, len(entries))
 	for i := range entries {
 		rows[i] = entries[i].values()
 	}
 	if err := insertRows(tx, d, s.cfg.Tables.AuditLog, auditColumns, rows); err != nil {
 		return fmt.Errorf("write audit log: %w", err)
+	}
+	return nil
+}
+
+// fillLogins gives entries about a user named by id alone (an application
+// calling Verify with User{ID: …}) the login from the users table, so that
+// the audit log reads the same whoever wrote it. The CLI always knows the
+// login; then this costs nothing.
+func (s *Service) fillLogins(tx *gorm.DB, entries []AuditEntry) error {
+	var refs []UserRef
+	for _, e := range entries {
+		if e.UserID != "" && e.UserLogin == "" {
+			refs = append(refs, UserRef{ByID: true, Value: e.UserID})
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	users, errs, err := s.LookupUsers(tx.Statement.Context, tx, refs)
+	if err != nil {
+		return fmt.Errorf("write audit log: look up logins: %w", err)
+	}
+	login := make(map[string]string, len(refs))
+	for i, u := range users {
+		if errs[i] == nil {
+			login[refs[i].Value] = u.Login
+		}
+	}
+	for i := range entries {
+		if entries[i].UserLogin == "" {
+			entries[i].UserLogin = login[entries[i].UserID]
+		}
 	}
 	return nil
 }

@@ -326,3 +326,16 @@ func (s *Service) writeEnrollments(tx *gorm.DB, ps []*preparedEnrollment) error 
 	}
 	return s.writeAudit(tx, audits)
 }
+
+// AbandonEnrollment records that e's secret was shown and never saved —
+// the person gave up, typed wrong codes or was interrupted — so that the
+// audit log says a secret was displayed for the user. Nothing else is
+// written. It runs even when ctx was cancelled: the interruption is what
+// it records.
+func (s *Service) AbandonEnrollment(ctx context.Context, db *gorm.DB, e *Enrollment, why string) error {
+	sess, err := s.session(context.WithoutCancel(ctx), db)
+	if err != nil {
+		return err
+	}
+	return s.writeAudit(sess.db, []AuditEntry{s.auditEntry(ActionEnroll, e.User, "abandoned", why)})
+}

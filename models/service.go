@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"gorm.io/gorm"
@@ -29,7 +30,7 @@ type Config struct {
 	BackupCodeCount int           // codes per user (default 10)
 
 	Actor string // who is acting, recorded in the audit log
-	Host  string // where they act from, recorded in the audit log
+	Host  string // where they act from, recorded in the audit log; default the machine's hostname
 
 	Now    func() time.Time // injectable clock; default time.Now
 	Random io.Reader        // injectable randomness; default crypto/rand
@@ -103,6 +104,9 @@ func NewService(cfg Config) (*Service, error) {
 	}
 	if cfg.Actor == "" {
 		cfg.Actor = "unknown"
+	}
+	if cfg.Host == "" {
+		cfg.Host, _ = os.Hostname() // the audit log says where an action came from
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
