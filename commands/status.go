@@ -15,7 +15,7 @@ import (
 	"github.com/totpadm/totpadm/models"
 )
 
-var statusColumns = []string{"id", "login", "email", "state", "backup_codes_left", "enrolled_at", "last_used_at", "failures", "locked_until"}
+var statusColumns = []string{"id", "login", "email", "state", "backup_codes_left", "enrolled_at", "last_used_at", "failures", "locked_until", "temp_code_until"}
 
 func (r *runner) statusCommand() *cli.Command {
 	return &cli.Command{
@@ -168,6 +168,7 @@ func statusRecord(s models.StatusRow) record {
 		{"id", s.ID}, {"login", s.Login}, {"email", s.Email}, {"state", s.State},
 		{"backup_codes_left", s.BackupCodesLeft}, {"enrolled_at", s.EnrolledAt},
 		{"last_used_at", s.LastUsedAt}, {"failures", s.Failures}, {"locked_until", s.LockedUntil},
+		{"temp_code_until", s.TempCodeUntil},
 	}
 }
 
@@ -261,6 +262,8 @@ func (s *statusWriter) write(r models.StatusRow) error {
 		b = strconv.AppendInt(b, int64(r.Failures), 10)
 		b = append(b, `,"locked_until":`...)
 		b = appendJSONTime(b, r.LockedUntil)
+		b = append(b, `,"temp_code_until":`...)
+		b = appendJSONTime(b, r.TempCodeUntil)
 		s.buf = append(b, '}', '\n')
 	default:
 		if !s.started {
@@ -286,6 +289,8 @@ func (s *statusWriter) write(r models.StatusRow) error {
 		b = strconv.AppendInt(b, int64(r.Failures), 10)
 		b = append(b, ',')
 		b = appendCSVTime(b, r.LockedUntil)
+		b = append(b, ',')
+		b = appendCSVTime(b, r.TempCodeUntil)
 		s.buf = append(b, '\n')
 	}
 	_, err := s.w.Write(s.buf)

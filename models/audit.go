@@ -30,10 +30,11 @@ const (
 	ActionDisable     = "disable"
 	ActionUnlock      = "unlock"
 	ActionRotateKey   = "rotate-key"
+	ActionTempCode    = "temp-code"
 )
 
 // AuditActions lists every action the audit log records.
-var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport, ActionDiagnose}
+var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport, ActionDiagnose, ActionTempCode}
 
 // auditColumns are the audit table's columns (but its serial id) in the
 // order of AuditEntry.values.
