@@ -73,6 +73,7 @@ func ExitCode(err error) int {
 		errors.Is(err, models.ErrInvalidUserRef),
 		errors.Is(err, models.ErrAmbiguousUser),
 		errors.Is(err, models.ErrReasonRequired),
+		errors.Is(err, models.ErrInvalidTTL),
 		errors.Is(err, models.ErrSameKey),
 		errors.Is(err, models.ErrInvalidURI):
 		return ExitUsage

@@ -26,6 +26,12 @@ const MethodTempCode = "temporary code"
 // ErrInvalidTTL: a temporary code's TTL outside (0, MaxTempCodeTTL].
 var ErrInvalidTTL = errors.New("temporary code TTL must be more than 0 and at most 24h")
 
+// ErrEnrollmentPending: a temporary code was asked for a user whose
+// enrollment is still pending. There is no working second factor to
+// bypass (SecondFactor asks for the first code, which only the app can
+// give), so none is issued. It matches ErrNotEnrolled under errors.Is.
+var ErrEnrollmentPending = fmt.Errorf("%w (enrollment pending: confirm it with a code from the app, or re-enroll with enroll --force)", ErrNotEnrolled)
+
 // TempCode is an issued temporary access code, shown once.
 type TempCode struct {
 	Code      string
@@ -61,8 +67,7 @@ func CheckTempCodeTTL(ttl time.Duration) error {
 
 // IssueTempCode issues a temporary access code for an enrolled user,
 // replacing any earlier one, with reason in the audit log. A user without
-// 2FA gets ErrNotEnrolled, a pending enrollment ErrPending (there is no
-// second factor to bypass yet). It is IssueTempCodes of one.
+// 2FA gets ErrNotEnrolled, a pending enrollment ErrEnrollmentPending. It is IssueTempCodes of one.
 func (s *Service) IssueTempCode(ctx context.Context, db *gorm.DB, user User, ttl time.Duration, reason string) (TempCode, error) {
 	if err := checkTempCodeArgs(ttl, reason); err != nil {
 		return TempCode{}, fmt.Errorf("temp-code %s: %w", user, err)
@@ -147,7 +152,7 @@ func (s *Service) tempCodeWrite(users []User, ttl time.Duration, reason string, 
 		}
 		for i := lo; i < hi; i++ {
 			if pending[i] && errs[i-lo] == nil {
-				errs[i-lo] = fmt.Errorf("%w: a pending enrollment has no second factor to bypass yet", ErrPending)
+				errs[i-lo] = ErrEnrollmentPending
 			}
 		}
 		return nil

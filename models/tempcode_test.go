@@ -128,8 +128,8 @@ func TestTempCodeReplacesOldAndValidates(t *testing.T) {
 		}
 		e.assertUnchanged(before, "temp-code of a user without 2FA")
 		carol := e.enroll("carol", false)
-		if _, err := e.svc.IssueTempCode(e.ctx, db.Gorm, carol.user, time.Hour, "x"); !errors.Is(err, models.ErrPending) {
-			t.Errorf("temp code for a pending enrollment: %v, want ErrPending", err)
+		if _, err := e.svc.IssueTempCode(e.ctx, db.Gorm, carol.user, time.Hour, "x"); !errors.Is(err, models.ErrEnrollmentPending) || !errors.Is(err, models.ErrNotEnrolled) {
+			t.Errorf("temp code for a pending enrollment: %v, want ErrEnrollmentPending", err)
 		}
 		if n := db.Count(t, "totp_temp_codes", "user_id = ?", carol.user.ID); n != 0 {
 			t.Errorf("pending user got a temp code row")
