@@ -244,6 +244,7 @@ const (
 	flagIDColumn    = "user-id-column"
 	flagLoginColumn = "user-login-column"
 	flagEmailColumn = "user-email-column"
+	flagProtected   = "user-protected-column"
 	flagTablePrefix = "table-prefix"
 	flagMaxFailures = "max-failures"
 	flagLockout     = "lockout-duration"
@@ -268,6 +269,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagIDColumn, EnvVars: env("USER_ID_COLUMN"), Value: models.DefaultUsersTable.IDColumn, Usage: "users-table id column (integer, UUID or text)"},
 		&cli.StringFlag{Name: flagLoginColumn, EnvVars: env("USER_LOGIN_COLUMN"), Value: models.DefaultUsersTable.LoginColumn, Usage: "users-table login column"},
 		&cli.StringFlag{Name: flagEmailColumn, EnvVars: env("USER_EMAIL_COLUMN"), Usage: "users-table email column (optional)"},
+		&cli.StringFlag{Name: flagProtected, EnvVars: env("USER_PROTECTED_COLUMN"), Usage: "users-table column marking protected accounts, e.g. is_superuser (optional; true/1/t/yes = protected: disable, enroll --force, temp-code and backup-codes then need --allow-protected)"},
 		&cli.StringFlag{Name: flagTablePrefix, EnvVars: env("TABLE_PREFIX"), Value: models.DefaultTablePrefix, Usage: "prefix of totpadm's own tables"},
 		&cli.IntFlag{Name: flagMaxFailures, EnvVars: env("MAX_FAILURES"), Value: 5, Usage: "consecutive failed codes before a lockout"},
 		&cli.DurationFlag{Name: flagLockout, EnvVars: env("LOCKOUT_DURATION"), Value: 15 * time.Minute, Usage: "how long a lockout lasts"},

@@ -32,6 +32,7 @@ Examples:
 			&cli.StringFlag{Name: "reason", Usage: "why (required; recorded in the audit log)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "report what would change, change nothing"},
+			allowProtectedFlag(),
 			fromFileFlag(),
 		},
 		Action: r.disable,
@@ -50,8 +51,11 @@ func (r *runner) disable(c *cli.Context) error {
 	if !dryRun && !yes && c.String(flagFromFile) == "-" {
 		return usagef("disable: users come from stdin, so totpadm cannot ask for confirmation there: pass --yes")
 	}
+	if err := r.checkProtectedPrompt(c, "disable"); err != nil {
+		return err
+	}
 	p := perUser{verb: "disable", key: keyNone, dryRun: dryRun, spec: func(sess *session) peruser.Spec {
-		return peruser.Spec{
+		return r.protect(c, sess, guard{action: models.ActionDisable, reason: reason}, peruser.Spec{
 			Verb: "disable",
 			Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
 				return sess.svc.DisableMany(ctx, sess.db, users, reason, models.BulkOptions{}, func(j int, err error) {
@@ -81,7 +85,7 @@ func (r *runner) disable(c *cli.Context) error {
 				}
 				return nil
 			},
-		}
+		})
 	}}
 	if !dryRun && !yes {
 		p.before = func(sess *session, refs []models.UserRef) (bool, error) { return r.confirmDisable(c, refs) }

@@ -107,6 +107,11 @@ var settingChecks = []struct {
 		u.EmailColumn = c.String(flagEmailColumn)
 		return u.Validate()
 	}},
+	{flagProtected, func(r *runner, c *cli.Context) error {
+		u := models.DefaultUsersTable
+		u.ProtectedColumn = c.String(flagProtected)
+		return u.Validate()
+	}},
 	{flagMaxFailures, func(r *runner, c *cli.Context) error {
 		if c.Int(flagMaxFailures) < 1 {
 			return fmt.Errorf("--%s must be at least 1", flagMaxFailures)
@@ -237,6 +242,8 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 		IDColumn:    r.stringFlag(c, flagIDColumn, models.DefaultUsersTable.IDColumn),
 		LoginColumn: r.stringFlag(c, flagLoginColumn, models.DefaultUsersTable.LoginColumn),
 		EmailColumn: c.String(flagEmailColumn),
+
+		ProtectedColumn: c.String(flagProtected),
 	}
 	if err := users.Validate(); err != nil { // each column was checked alone
 		return settings{}, usageError{err}

@@ -63,7 +63,7 @@ func (r *runner) status(c *cli.Context) error {
 	if c.Bool("summary") {
 		return r.statusSummary(c, sess, refs, state)
 	}
-	rw := newStatusWriter(sess.format, r.streams.Out)
+	rw := newStatusWriter(sess.format, r.streams.Out, sess.svc.Config().Users.ProtectedColumn != "")
 	emit := rw.write
 	if refs == nil {
 		if err := streamStatus(c.Context, sess, state, emit); err != nil {
@@ -225,24 +225,33 @@ func (r *runner) statusSummary(c *cli.Context, sess *session, refs []models.User
 // since status may print a million of them; tables go through the generic
 // aligned writer.
 type statusWriter struct {
-	format  string
+	format    string
+	protected bool // a protected-account column is mapped: show it
 	w       *bufio.Writer
 	buf     []byte
 	table   recordWriter
 	started bool
 }
 
-func newStatusWriter(format string, w io.Writer) *statusWriter {
+func newStatusWriter(format string, w io.Writer, protected bool) *statusWriter {
 	if format == formatTable {
-		return &statusWriter{format: format, table: newRecordWriter(formatTable, w, statusColumns)}
+		cols := statusColumns
+		if protected {
+			cols = append(cols[:len(cols):len(cols)], "protected")
+		}
+		return &statusWriter{format: format, protected: protected, table: newRecordWriter(formatTable, w, cols)}
 	}
-	return &statusWriter{format: format, w: bufio.NewWriterSize(w, 64<<10)}
+	return &statusWriter{format: format, protected: protected, w: bufio.NewWriterSize(w, 64<<10)}
 }
 
 func (s *statusWriter) write(r models.StatusRow) error {
 	switch s.format {
 	case formatTable:
-		return s.table.write(statusRecord(r))
+		rec := statusRecord(r)
+		if s.protected {
+			rec = append(rec, field{"protected", r.Protected})
+		}
+		return s.table.write(rec)
 	case formatJSON:
 		b := append(s.buf[:0], `{"id":`...)
 		b = appendJSONString(b, r.ID)
@@ -264,11 +273,19 @@ func (s *statusWriter) write(r models.StatusRow) error {
 		b = appendJSONTime(b, r.LockedUntil)
 		b = append(b, `,"temp_code_until":`...)
 		b = appendJSONTime(b, r.TempCodeUntil)
+		if s.protected {
+			b = append(b, `,"protected":`...)
+			b = strconv.AppendBool(b, r.Protected)
+		}
 		s.buf = append(b, '}', '\n')
 	default:
 		if !s.started {
 			s.started = true
-			if _, err := s.w.WriteString(strings.Join(statusColumns, ",") + "\n"); err != nil {
+			header := strings.Join(statusColumns, ",")
+			if s.protected {
+				header += ",protected"
+			}
+			if _, err := s.w.WriteString(header + "\n"); err != nil {
 				return err
 			}
 		}
@@ -291,6 +308,10 @@ func (s *statusWriter) write(r models.StatusRow) error {
 		b = appendCSVTime(b, r.LockedUntil)
 		b = append(b, ',')
 		b = appendCSVTime(b, r.TempCodeUntil)
+		if s.protected {
+			b = append(b, ',')
+			b = strconv.AppendBool(b, r.Protected)
+		}
 		s.buf = append(b, '\n')
 	}
 	_, err := s.w.Write(s.buf)

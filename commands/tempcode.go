@@ -37,6 +37,8 @@ Examples:
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "ttl", Value: models.DefaultTempCodeTTL, Usage: "how long the code works (at most 24h)"},
 			&cli.StringFlag{Name: "reason", Usage: "why (required; recorded in the audit log)"},
+			allowProtectedFlag(),
+			yesFlag(),
 			fromFileFlag(),
 		},
 		Action: r.tempCode,
@@ -52,8 +54,11 @@ func (r *runner) tempCode(c *cli.Context) error {
 	if err := models.CheckTempCodeTTL(ttl); err != nil {
 		return usagef("temp-code: --ttl %s: must be more than 0 and at most 24h", ttl)
 	}
+	if err := r.checkProtectedPrompt(c, "temp-code"); err != nil {
+		return err
+	}
 	return r.runPerUser(c, perUser{verb: "temp-code", key: keyNone, columns: []string{"code", "expires_at"}, spec: func(sess *session) peruser.Spec {
-		return peruser.Spec{Verb: "temp-code", Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
+		return r.protect(c, sess, guard{action: models.ActionTempCode, reason: reason}, peruser.Spec{Verb: "temp-code", Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
 			return sess.svc.IssueTempCodes(ctx, sess.db, users, ttl, reason, models.BulkOptions{}, func(j int, tc models.TempCode, err error) {
 				res := peruser.Result{Outcome: OutcomeIssued, Err: err}
 				var code, expires any
@@ -67,6 +72,6 @@ func (r *runner) tempCode(c *cli.Context) error {
 					terminalSafe(users[j].String()), tc.Code, tc.ExpiresAt.UTC().Format(time.RFC3339))
 				report(j, res)
 			})
-		}}
+		}})
 	}})
 }

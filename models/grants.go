@@ -181,7 +181,7 @@ func Grants(ctx context.Context, db *gorm.DB, t Tables, u UsersTable, opt GrantO
 // columns are the users-table columns totpadm reads, each once.
 func (u UsersTable) columns() []string {
 	cols := []string{u.IDColumn}
-	for _, c := range []string{u.LoginColumn, u.EmailColumn} {
+	for _, c := range []string{u.LoginColumn, u.EmailColumn, u.ProtectedColumn} {
 		if c != "" && !slices.Contains(cols, c) {
 			cols = append(cols, c)
 		}

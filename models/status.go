@@ -133,17 +133,18 @@ ORDER BY u.%s`,
 	defer rows.Close()
 	now := s.now()
 	var (
-		id                 string
-		login, email, summ sql.NullString
+		u    userScan
+		summ sql.NullString
 	)
+	dest := append(u.dest(), &summ)
 	for n := 0; rows.Next(); n++ {
 		if n%cancelCheckRows == 0 && ctx.Err() != nil {
 			return fmt.Errorf("list status: %w", ctx.Err())
 		}
-		if err := rows.Scan(&id, &login, &email, &summ); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("list status: %w", err)
 		}
-		r := StatusRow{User: User{ID: id, Login: login.String, Email: email.String}, State: StatusDisabled}
+		r := StatusRow{User: u.user(), State: StatusDisabled}
 		if summ.Valid {
 			if err := r.fill(summ.String, now); err != nil {
 				return fmt.Errorf("list status of %s: %w", r.User, err)
