@@ -20,7 +20,9 @@ func protectedDB(t *testing.T, db *testutil.DB) (args func(...string) []string, 
 	statusActivate(t, db, "alice", alice.Secret, statusT0.Add(time.Minute))
 	bob := statusEnrollAt(t, db, "bob", statusT0)
 	statusActivate(t, db, "bob", bob.Secret, statusT0.Add(time.Minute))
-	return func(a ...string) []string { return db.Args(append([]string{"--user-protected-column", "is_superuser"}, a...)...) }, alice
+	return func(a ...string) []string {
+		return db.Args(append([]string{"--user-protected-column", "is_superuser"}, a...)...)
+	}, alice
 }
 
 func TestProtectedAccountsRefusedWithoutOverride(t *testing.T) {

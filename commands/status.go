@@ -227,10 +227,10 @@ func (r *runner) statusSummary(c *cli.Context, sess *session, refs []models.User
 type statusWriter struct {
 	format    string
 	protected bool // a protected-account column is mapped: show it
-	w       *bufio.Writer
-	buf     []byte
-	table   recordWriter
-	started bool
+	w         *bufio.Writer
+	buf       []byte
+	table     recordWriter
+	started   bool
 }
 
 func newStatusWriter(format string, w io.Writer, protected bool) *statusWriter {
