@@ -144,3 +144,30 @@ func enrolledGuard(sess *session) func(ctx context.Context, u models.User) (bool
 func yesFlag() cli.Flag {
 	return &cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "with --allow-protected: do not ask to type the login"}
 }
+
+// importProtected is the guard of import --force: it reports whether the
+// import for u is refused because u is a protected account with an
+// enrollment to replace, auditing the refusal or the override.
+func (r *runner) importProtected(c *cli.Context, sess *session, stdin **bufio.Reader, u models.User) (bool, error) {
+	if !u.Protected || !c.Bool("force") {
+		return false, nil
+	}
+	enrolled, err := enrolledGuard(sess)(c.Context, u)
+	if err != nil || !enrolled {
+		return false, err
+	}
+	allowed := c.Bool(flagAllowProtected)
+	if allowed && r.streams.Interactive && !c.Bool("yes") {
+		if *stdin == nil {
+			*stdin = bufio.NewReader(r.streams.In)
+		}
+		if allowed, err = r.confirmProtected(c.Context, *stdin, u); err != nil {
+			return false, err
+		}
+	}
+	users := []models.User{u}
+	if !allowed {
+		return true, sess.svc.RecordProtected(c.Context, sess.db, models.ActionImport, users, models.OutcomeRefusedProtected, "")
+	}
+	return false, sess.svc.RecordProtected(c.Context, sess.db, models.ActionImport, users, models.OutcomeOverrideProtected, models.ProtectedOverrideSuffix)
+}

@@ -1,6 +1,8 @@
 package commands_test
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +112,43 @@ func TestProtectedAccountsOverride(t *testing.T) {
 		// A first enrollment of a protected user needs no override.
 		if res := statusRunAt(t, t2, args("enroll", "--force", "--no-confirm", "alice")...); res.Code != 0 {
 			t.Errorf("enroll --force of a protected user without 2FA: exit %d, %q", res.Code, res.Stderr)
+		}
+	})
+}
+
+// TestProtectedAccountsImportForce: import --force over a protected
+// account's enrollment is refused (exit 4, audited) unless
+// --allow-protected; a protected user without 2FA imports freely.
+func TestProtectedAccountsImportForce(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		args, _ := protectedDB(t, db)
+		t2 := statusT0.Add(2 * time.Minute)
+		r := statusRunAt(t, t2, args("export", "--yes", "alice")...)
+		if r.Code != 0 {
+			t.Fatalf("export: exit %d, %q", r.Code, r.Stderr)
+		}
+		file := filepath.Join(t.TempDir(), "exp.txt")
+		if err := os.WriteFile(file, []byte(r.Stdout), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		before := db.Dump(t)
+		r = statusRunAt(t, t2, args("import", "--force", file)...)
+		if r.Code != 4 || !strings.Contains(r.Stderr, "protected account") {
+			t.Errorf("import --force over a protected enrollment: exit %d, %q", r.Code, r.Stderr)
+		}
+		if n := db.Count(t, "totp_audit_log", "action = ? AND outcome = ?", "import", "refused (protected)"); n != 1 {
+			t.Errorf("%d import refusal audit rows, want 1", n)
+		}
+		db.Exec(t, "DELETE FROM totp_audit_log WHERE outcome = 'refused (protected)'")
+		if db.Dump(t) != before {
+			t.Error("a refused import changed more than the audit log")
+		}
+		r = statusRunAt(t, t2, args("import", "--force", "--allow-protected", file)...)
+		if r.Code != 0 {
+			t.Errorf("import --force --allow-protected: exit %d, %q", r.Code, r.Stderr)
+		}
+		if n := db.Count(t, "totp_audit_log", "action = ? AND outcome = ?", "import", "override (protected)"); n != 1 {
+			t.Errorf("%d import override audit rows, want 1", n)
 		}
 	})
 }
