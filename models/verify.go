@@ -86,8 +86,10 @@ func (s *Service) SecondFactor(ctx context.Context, db *gorm.DB, user User) (Req
 	return SecondFactorRequired, nil
 }
 
-// Verify checks a TOTP code or a backup code for user. On success the time
-// step or backup code is consumed so that it is never accepted again; on a
+// Verify checks a TOTP code, a backup code or a temporary access code
+// (IssueTempCode; accepted also during a lockout, which it clears) for
+// user. On success the time step or code is consumed so that it is never
+// accepted again; on a
 // wrong code the failure counter rises and may lock the user out. Every
 // outcome except malformed input is written to the audit log in the same
 // transaction.
