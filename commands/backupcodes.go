@@ -22,7 +22,8 @@ simply issues a fresh set.
 
 Examples:
    totpadm backup-codes alice
-   totpadm backup-codes -o json --from-file users.txt`,
+   totpadm backup-codes -o json --from-file users.txt
+   totpadm --user-protected-column is_superuser backup-codes --allow-protected --yes root`,
 		Flags:  []cli.Flag{allowProtectedFlag(), yesFlag(), fromFileFlag()},
 		Action: r.backupCodes,
 	}

@@ -27,7 +27,8 @@ and counts as done, so a bulk run can be repeated safely.
 Examples:
    totpadm disable alice --reason "lost phone, ticket 4521"
    totpadm disable --dry-run --reason "offboarding" --from-file leavers.txt
-   totpadm disable --yes --reason "offboarding" --from-file leavers.txt`,
+   totpadm disable --yes --reason "offboarding" --from-file leavers.txt
+   totpadm --user-protected-column is_superuser disable --allow-protected --reason "ticket 9" root`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "reason", Usage: "why (required; recorded in the audit log)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},

@@ -28,12 +28,14 @@ hash; a new code replaces the user's previous one. It works also while the
 user is locked out, and clears the lockout when used. disable and
 enroll --force delete it. A pending enrollment gets none (there is no second
 factor to bypass yet). --reason is required and recorded with the actor in
-the audit log, at issue and at use.
+the audit log, at issue and at use. A protected account
+(--user-protected-column) needs --allow-protected.
 
 Examples:
    totpadm temp-code alice --reason "lost phone, ticket 4521"
    totpadm temp-code alice --ttl 15m --reason "locked out at the airport"
-   totpadm -o json temp-code --reason "migration weekend" --from-file users.txt`,
+   totpadm -o json temp-code --reason "migration weekend" --from-file users.txt
+   totpadm --user-protected-column is_superuser temp-code --allow-protected --reason "ticket 9" root`,
 		Flags: []cli.Flag{
 			&cli.DurationFlag{Name: "ttl", Value: models.DefaultTempCodeTTL, Usage: "how long the code works (at most 24h)"},
 			&cli.StringFlag{Name: "reason", Usage: "why (required; recorded in the audit log)"},
