@@ -4,6 +4,7 @@
 package commands
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -89,6 +90,16 @@ type runner struct {
 	configFile string   // the configuration file applied, if any
 	configErr  error    // an unusable configuration file, kept for doctor to report
 	secrets    []string // scrubbed from every message
+	stdin      *bufio.Reader
+}
+
+// stdinReader is the one buffered reader of stdin that every prompt of a
+// run shares, so that no prompt's buffer swallows the next one's answer.
+func (r *runner) stdinReader() *bufio.Reader {
+	if r.stdin == nil {
+		r.stdin = bufio.NewReader(r.streams.In)
+	}
+	return r.stdin
 }
 
 // oneLine makes msg a single line with no secret in it.

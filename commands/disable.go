@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -105,7 +104,7 @@ func (r *runner) confirmDisable(c *cli.Context, refs []models.UserRef) (bool, er
 		list = fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
 	}
 	fmt.Fprintf(r.streams.Err, "Disable 2FA for %s? This deletes the TOTP secret and backup codes. [y/N] ", terminalSafe(list))
-	answer, err := readLine(c.Context, bufio.NewReader(r.streams.In))
+	answer, err := readLine(c.Context, r.stdinReader())
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(r.streams.Err)
 		return false, fmt.Errorf("%w; nothing changed", peruser.ErrInterrupted)

@@ -99,7 +99,7 @@ func (r *runner) enroll(c *cli.Context) error {
 		fmt.Fprintf(r.streams.Err, "totpadm: warning: %s, %d digits, %d s differs from SHA1, 6 digits, 30 s: Google and Microsoft Authenticator ignore these settings and will show wrong codes\n",
 			params.Algorithm, params.Digits, params.Period)
 	}
-	e := &enrollment{r: r, c: c, params: params, mode: mode, stdin: bufio.NewReader(r.streams.In)}
+	e := &enrollment{r: r, c: c, params: params, mode: mode, stdin: r.stdinReader()}
 	p := perUser{verb: "enroll", key: keySeal, dryRun: c.Bool("dry-run"), columns: []string{"state", "secret", "uri", "backup_codes"}}
 	dir := c.String("qr-png")
 	if dir != "" && !p.dryRun {

@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/csv"
@@ -207,7 +206,6 @@ func (r *runner) importURIs(c *cli.Context) error {
 	out := peruser.NewOrdered(results, results.progress)
 	out.SetTotal(len(lines))
 	var (
-		stdin       *bufio.Reader // for --allow-protected confirmations
 		enrollments []*models.Enrollment
 		index       []int
 		firstLine   = map[string]int{} // user id → the line that names it first
@@ -231,7 +229,7 @@ func (r *runner) importURIs(c *cli.Context) error {
 			o := r.importDryRun(c, sess, l.n, refs[i], users[i])
 			out.Put(i, o.result(fmt.Sprintf("%s: %s (dry run)", terminalSafe(o.user.String()), o.status)))
 		default:
-			if refused, err := r.importProtected(c, sess, &stdin, users[i]); err != nil {
+			if refused, err := r.importProtected(c, sess, users[i]); err != nil {
 				return err
 			} else if refused {
 				err := fmt.Errorf("import line %d: %s: %w", l.n, users[i], models.ErrProtected)

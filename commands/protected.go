@@ -38,7 +38,6 @@ type guard struct {
 // protect wraps spec's Apply and DryRun with g.
 func (r *runner) protect(c *cli.Context, sess *session, g guard, spec peruser.Spec) peruser.Spec {
 	allow, yes := c.Bool(flagAllowProtected), c.Bool("yes")
-	var stdin *bufio.Reader
 	wrap := func(inner func(context.Context, []models.User, peruser.Report) error, dryRun bool) func(context.Context, []models.User, peruser.Report) error {
 		if inner == nil {
 			return nil
@@ -57,10 +56,7 @@ func (r *runner) protect(c *cli.Context, sess *session, g guard, spec peruser.Sp
 					}
 				}
 				if guarded && allow && !dryRun && r.streams.Interactive && !yes {
-					if stdin == nil {
-						stdin = bufio.NewReader(r.streams.In)
-					}
-					ok, err := r.confirmProtected(ctx, stdin, u)
+					ok, err := r.confirmProtected(ctx, r.stdinReader(), u)
 					if err != nil {
 						return err
 					}
@@ -148,7 +144,7 @@ func yesFlag() cli.Flag {
 // importProtected is the guard of import --force: it reports whether the
 // import for u is refused because u is a protected account with an
 // enrollment to replace, auditing the refusal or the override.
-func (r *runner) importProtected(c *cli.Context, sess *session, stdin **bufio.Reader, u models.User) (bool, error) {
+func (r *runner) importProtected(c *cli.Context, sess *session, u models.User) (bool, error) {
 	if !u.Protected || !c.Bool("force") {
 		return false, nil
 	}
@@ -158,10 +154,7 @@ func (r *runner) importProtected(c *cli.Context, sess *session, stdin **bufio.Re
 	}
 	allowed := c.Bool(flagAllowProtected)
 	if allowed && r.streams.Interactive && !c.Bool("yes") {
-		if *stdin == nil {
-			*stdin = bufio.NewReader(r.streams.In)
-		}
-		if allowed, err = r.confirmProtected(c.Context, *stdin, u); err != nil {
+		if allowed, err = r.confirmProtected(c.Context, r.stdinReader(), u); err != nil {
 			return false, err
 		}
 	}

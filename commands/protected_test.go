@@ -94,8 +94,25 @@ func TestProtectedAccountsOverride(t *testing.T) {
 		if res.Code != 0 || !strings.Contains(res.Stdout, "alice: temporary access code") {
 			t.Errorf("confirmed override: exit %d, %q, %q", res.Code, res.Stdout, res.Stderr)
 		}
-		// Elsewhere (or with --yes) --allow-protected alone suffices.
-		res = statusRunAt(t, t2, args("disable", "--yes", "--allow-protected", "--reason", "left", "alice")...)
+		opt.Stdin = "alice\n"
+		res = testutil.Run(t, opt, args("backup-codes", "--allow-protected", "alice")...)
+		if res.Code != 0 {
+			t.Errorf("backup-codes, login typed: exit %d, %q", res.Code, res.Stderr)
+		}
+		// disable on a terminal asks twice: its own y/N, then the login.
+		opt.Stdin = "y\nbobby\n"
+		res = testutil.Run(t, opt, args("disable", "--allow-protected", "--reason", "r", "alice")...)
+		if res.Code != 4 || !strings.Contains(res.Stderr, "[y/N]") || !strings.Contains(res.Stderr, "Type its login") {
+			t.Errorf("disable on a terminal, wrong login typed: exit %d, %q", res.Code, res.Stderr)
+		}
+		// With --yes (or off a terminal) --allow-protected alone suffices.
+		opt.Stdin = ""
+		res = testutil.Run(t, opt, args("temp-code", "--allow-protected", "--yes", "--reason", "r", "alice")...)
+		if res.Code != 0 || strings.Contains(res.Stderr, "Type its login") {
+			t.Errorf("temp-code --allow-protected --yes on a terminal: exit %d, %q", res.Code, res.Stderr)
+		}
+		opt.Stdin = "y\nalice\n"
+		res = testutil.Run(t, opt, args("disable", "--allow-protected", "--reason", "left", "alice")...)
 		if res.Code != 0 {
 			t.Fatalf("disable --allow-protected: exit %d, %q", res.Code, res.Stderr)
 		}
@@ -106,8 +123,8 @@ func TestProtectedAccountsOverride(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%d disable override audit rows, want 1", n)
 		}
-		if n := db.Count(t, "totp_audit_log", "outcome = ? AND action = ?", "override (protected)", "temp-code"); n != 1 {
-			t.Errorf("%d temp-code override audit rows, want 1", n)
+		if n := db.Count(t, "totp_audit_log", "outcome = ? AND action = ?", "override (protected)", "temp-code"); n != 2 {
+			t.Errorf("%d temp-code override audit rows, want 2", n)
 		}
 		// A first enrollment of a protected user needs no override.
 		if res := statusRunAt(t, t2, args("enroll", "--force", "--no-confirm", "alice")...); res.Code != 0 {
