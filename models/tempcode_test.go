@@ -199,3 +199,33 @@ func TestConcurrentTempCodeExactlyOneWins(t *testing.T) {
 		}
 	})
 }
+
+// TestIssueTempCodesBulk: one result per user, in order; a user without
+// 2FA fails alone.
+func TestIssueTempCodesBulk(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		e := newEnv(t, db)
+		alice := e.enroll("alice", true)
+		carol := e.enroll("carol", true)
+		users := []models.User{alice.user, e.user("bob"), carol.user}
+		got := make([]models.TempCode, len(users))
+		errs := make([]error, len(users))
+		err := e.svc.IssueTempCodes(e.ctx, db.Gorm, users, time.Hour, "bulk", models.BulkOptions{}, func(i int, tc models.TempCode, err error) {
+			got[i], errs[i] = tc, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if errs[0] != nil || errs[2] != nil || !errors.Is(errs[1], models.ErrNotEnrolled) || got[1].Code != "" {
+			t.Fatalf("bulk results %v %+v", errs, got)
+		}
+		if got[0].Code == got[2].Code {
+			t.Error("two users got the same code")
+		}
+		e.mustVerify(alice, got[0].Code)
+		e.mustVerify(carol, got[2].Code)
+		if _, err := e.verify(carol, got[0].Code); err == nil {
+			t.Error("alice's temp code let carol in")
+		}
+	})
+}
