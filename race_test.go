@@ -180,6 +180,30 @@ func TestRaceSameBackupCodeAcceptedOnce(t *testing.T) {
 	})
 }
 
+// TestRaceSameTempCodeAcceptedOnce: processes racing with one temporary
+// access code; exactly one is let in (the conditional UPDATE on used_at
+// IS NULL AND expires_at > now).
+func TestRaceSameTempCodeAcceptedOnce(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		e := testutil.Enroll(t, db, "alice")
+		if r := testutil.Run(t, testutil.Options{}, db.Args("verify", "alice", testutil.Code(t, e.Secret, time.Now()))...); r.Code != 0 {
+			t.Fatalf("activate: %d %s", r.Code, r.Stderr)
+		}
+		r := testutil.Run(t, testutil.Options{}, db.Args("-o", "json", "temp-code", "--reason", "race", "alice")...)
+		var issued struct{ Code string }
+		if err := json.Unmarshal([]byte(strings.TrimSpace(r.Stdout)), &issued); r.Code != 0 || err != nil || issued.Code == "" {
+			t.Fatalf("temp-code: exit %d, %q, %q, %v", r.Code, r.Stdout, r.Stderr, err)
+		}
+		results := raceProcesses(t, db, racers, holdWriteLock(t, db, racers), func(int) []string {
+			return []string{"verify", "alice", issued.Code}
+		})
+		checkExactlyOne(t, results)
+		if n := db.Count(t, "totp_temp_codes", "used_at IS NOT NULL"); n != 1 {
+			t.Errorf("%d used temp codes, want 1", n)
+		}
+	})
+}
+
 // A regeneration racing a verify of an old backup code: the old code is
 // consumed before the regeneration or refused after it, never both.
 func TestRaceRegenerationAgainstBackupCode(t *testing.T) {

@@ -4,6 +4,7 @@
 package commands
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -101,6 +102,16 @@ type runner struct {
 	display    *display          // the terminal as stdout, stderr and the progress bar share it
 	envVars    map[string]string // global flag name → its TOTPADM_* variable
 	sources    map[string]string // global flag name → "flag", "env VAR" or "file PATH", once Before ran
+	stdin      *bufio.Reader
+}
+
+// stdinReader is the one buffered reader of stdin that every prompt of a
+// run shares, so that no prompt's buffer swallows the next one's answer.
+func (r *runner) stdinReader() *bufio.Reader {
+	if r.stdin == nil {
+		r.stdin = bufio.NewReader(r.streams.In)
+	}
+	return r.stdin
 }
 
 // oneLine makes msg a single line with no secret in it.
@@ -189,6 +200,7 @@ Exit codes: 0 ok, 1 code rejected, 2 usage, 3 user not found or not enrolled,
 			r.backupCodesCommand(),
 			r.disableCommand(),
 			r.unlockCommand(),
+			r.tempCodeCommand(),
 			readOnly(r.auditCommand()),
 			r.migrateCommand(),
 			r.grantsCommand(),
@@ -256,6 +268,7 @@ const (
 	flagIDColumn    = "user-id-column"
 	flagLoginColumn = "user-login-column"
 	flagEmailColumn = "user-email-column"
+	flagProtected   = "user-protected-column"
 	flagTablePrefix = "table-prefix"
 	flagMaxFailures = "max-failures"
 	flagLockout     = "lockout-duration"
@@ -280,6 +293,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagIDColumn, EnvVars: env("USER_ID_COLUMN"), Value: models.DefaultUsersTable.IDColumn, Usage: "users-table id column (integer, UUID or text)"},
 		&cli.StringFlag{Name: flagLoginColumn, EnvVars: env("USER_LOGIN_COLUMN"), Value: models.DefaultUsersTable.LoginColumn, Usage: "users-table login column"},
 		&cli.StringFlag{Name: flagEmailColumn, EnvVars: env("USER_EMAIL_COLUMN"), Usage: "users-table email column (optional)"},
+		&cli.StringFlag{Name: flagProtected, EnvVars: env("USER_PROTECTED_COLUMN"), Usage: "users-table column marking protected accounts, e.g. is_superuser (optional; true/1/t/yes = protected: disable, enroll --force, temp-code and backup-codes then need --allow-protected)"},
 		&cli.StringFlag{Name: flagTablePrefix, EnvVars: env("TABLE_PREFIX"), Value: models.DefaultTablePrefix, Usage: "prefix of totpadm's own tables"},
 		&cli.IntFlag{Name: flagMaxFailures, EnvVars: env("MAX_FAILURES"), Value: 5, Usage: "consecutive failed codes before a lockout"},
 		&cli.DurationFlag{Name: flagLockout, EnvVars: env("LOCKOUT_DURATION"), Value: 15 * time.Minute, Usage: "how long a lockout lasts"},

@@ -22,15 +22,19 @@ simply issues a fresh set.
 
 Examples:
    totpadm backup-codes alice
-   totpadm backup-codes -o json --from-file users.txt`,
-		Flags:  []cli.Flag{fromFileFlag()},
+   totpadm backup-codes -o json --from-file users.txt
+   totpadm --user-protected-column is_superuser backup-codes --allow-protected --yes root`,
+		Flags:  []cli.Flag{allowProtectedFlag(), yesFlag(), fromFileFlag()},
 		Action: r.backupCodes,
 	}
 }
 
 func (r *runner) backupCodes(c *cli.Context) error {
+	if err := r.checkProtectedPrompt(c, "backup-codes"); err != nil {
+		return err
+	}
 	return r.runPerUser(c, perUser{verb: "backup-codes", key: keyNone, columns: []string{"backup_codes"}, spec: func(sess *session) peruser.Spec {
-		return peruser.Spec{Verb: "backup-codes", Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
+		return r.protect(c, sess, guard{action: models.ActionBackupCodes}, peruser.Spec{Verb: "backup-codes", Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
 			return sess.svc.RegenerateMany(ctx, sess.db, users, models.BulkOptions{}, func(j int, codes []string, err error) {
 				res := peruser.Result{Outcome: OutcomeRegenerated, Err: err, Extra: record{{"backup_codes", codes}}}
 				if err != nil {
@@ -40,6 +44,6 @@ func (r *runner) backupCodes(c *cli.Context) error {
 					terminalSafe(users[j].String()), strings.Join(codes, "\n  "))
 				report(j, res)
 			})
-		}}
+		}})
 	}})
 }

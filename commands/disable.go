@@ -1,7 +1,6 @@
 package commands
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
@@ -27,11 +26,13 @@ and counts as done, so a bulk run can be repeated safely.
 Examples:
    totpadm disable alice --reason "lost phone, ticket 4521"
    totpadm disable --dry-run --reason "offboarding" --from-file leavers.txt
-   totpadm disable --yes --reason "offboarding" --from-file leavers.txt`,
+   totpadm disable --yes --reason "offboarding" --from-file leavers.txt
+   totpadm --user-protected-column is_superuser disable --allow-protected --reason "ticket 9" root`,
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "reason", Usage: "why (required; recorded in the audit log)"},
 			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "do not ask for confirmation"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "report what would change, change nothing"},
+			allowProtectedFlag(),
 			fromFileFlag(),
 		},
 		Action: r.disable,
@@ -50,8 +51,11 @@ func (r *runner) disable(c *cli.Context) error {
 	if !dryRun && !yes && c.String(flagFromFile) == "-" {
 		return usagef("disable: users come from stdin, so totpadm cannot ask for confirmation there: pass --yes")
 	}
+	if err := r.checkProtectedPrompt(c, "disable"); err != nil {
+		return err
+	}
 	p := perUser{verb: "disable", key: keyNone, dryRun: dryRun, spec: func(sess *session) peruser.Spec {
-		return peruser.Spec{
+		return r.protect(c, sess, guard{action: models.ActionDisable, reason: reason}, peruser.Spec{
 			Verb: "disable",
 			Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
 				return sess.svc.DisableMany(ctx, sess.db, users, reason, models.BulkOptions{}, func(j int, err error) {
@@ -81,7 +85,7 @@ func (r *runner) disable(c *cli.Context) error {
 				}
 				return nil
 			},
-		}
+		})
 	}}
 	if !dryRun && !yes {
 		p.before = func(sess *session, refs []models.UserRef) (bool, error) { return r.confirmDisable(c, refs) }
@@ -100,7 +104,7 @@ func (r *runner) confirmDisable(c *cli.Context, refs []models.UserRef) (bool, er
 		list = fmt.Sprintf("%s and %d more", strings.Join(names[:5], ", "), len(names)-5)
 	}
 	fmt.Fprintf(r.streams.Err, "Disable 2FA for %s? This deletes the TOTP secret and backup codes. [y/N] ", terminalSafe(list))
-	answer, err := readLine(c.Context, bufio.NewReader(r.streams.In))
+	answer, err := readLine(c.Context, r.stdinReader())
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(r.streams.Err)
 		return false, fmt.Errorf("%w; nothing changed", peruser.ErrInterrupted)

@@ -48,6 +48,8 @@ Examples:
 			&cli.BoolFlag{Name: "no-confirm", Usage: "save as pending without a code; the first successful verify activates it"},
 			&cli.StringFlag{Name: "code", Usage: "confirm the user's pending enrollment with this `CODE` from the app"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "report what would change, change nothing"},
+			allowProtectedFlag(),
+			&cli.BoolFlag{Name: "yes", Aliases: []string{"y"}, Usage: "with --allow-protected: do not ask to type the login"},
 			&cli.StringFlag{Name: "qr-png", Usage: "also write each user's QR code to `DIR`/LOGIN.png (mode 0600), for delivery by another channel"},
 			fromFileFlag(),
 		},
@@ -97,7 +99,7 @@ func (r *runner) enroll(c *cli.Context) error {
 		fmt.Fprintf(r.streams.Err, "totpadm: warning: %s, %d digits, %d s differs from SHA1, 6 digits, 30 s: Google and Microsoft Authenticator ignore these settings and will show wrong codes\n",
 			params.Algorithm, params.Digits, params.Period)
 	}
-	e := &enrollment{r: r, c: c, params: params, mode: mode, stdin: bufio.NewReader(r.streams.In)}
+	e := &enrollment{r: r, c: c, params: params, mode: mode, stdin: r.stdinReader()}
 	p := perUser{verb: "enroll", key: keySeal, dryRun: c.Bool("dry-run"), columns: []string{"state", "secret", "uri", "backup_codes"}}
 	dir := c.String("qr-png")
 	if dir != "" && !p.dryRun {
@@ -135,7 +137,13 @@ func (r *runner) enroll(c *cli.Context) error {
 				return nil
 			}
 		}
+		if c.Bool("force") {
+			spec = r.protect(c, sess, guard{action: models.ActionEnroll, applies: enrolledGuard(sess)}, spec)
+		}
 		return spec
+	}
+	if err := r.checkProtectedPrompt(c, "enroll"); err != nil {
+		return err
 	}
 	return r.runPerUser(c, p)
 }

@@ -14,7 +14,7 @@ const (
 	ExitRejected    = 1 // code wrong, replayed or locked out
 	ExitUsage       = 2 // usage or invalid input, also a user reference that matches several users
 	ExitNotFound    = 3 // user not found or not enrolled
-	ExitConflict    = 4 // already enrolled without --force
+	ExitConflict    = 4 // already enrolled without --force; protected account without --allow-protected
 	ExitEnvironment = 5 // database, configuration, key
 )
 
@@ -44,6 +44,8 @@ const (
 	OutcomeInvalid         = "invalid"   // an unusable input line: exit 2
 	OutcomeDuplicate       = "duplicate" // import: the user is on an earlier line: exit 2
 	OutcomeError           = "error"     // anything else: exit 5
+	// OutcomeProtected (protected.go): a protected account refused: exit 4
+	// OutcomeIssued (tempcode.go): temp-code issued a code
 )
 
 // usageError is bad input from the person at the keyboard.
@@ -73,6 +75,7 @@ func ExitCode(err error) int {
 		errors.Is(err, models.ErrInvalidUserRef),
 		errors.Is(err, models.ErrAmbiguousUser),
 		errors.Is(err, models.ErrReasonRequired),
+		errors.Is(err, models.ErrInvalidTTL),
 		errors.Is(err, models.ErrSameKey),
 		errors.Is(err, models.ErrInvalidURI):
 		return ExitUsage
@@ -80,7 +83,7 @@ func ExitCode(err error) int {
 		return ExitRejected
 	case errors.Is(err, models.ErrUserNotFound), errors.Is(err, models.ErrNotEnrolled):
 		return ExitNotFound
-	case errors.Is(err, models.ErrAlreadyEnrolled):
+	case errors.Is(err, models.ErrAlreadyEnrolled), errors.Is(err, models.ErrProtected):
 		return ExitConflict
 	default:
 		return ExitEnvironment

@@ -150,6 +150,8 @@ Examples:
 			&cli.BoolFlag{Name: "force", Usage: "replace existing enrollments"},
 			&cli.BoolFlag{Name: "skip-enrolled", Usage: "leave users who already have 2FA as they are"},
 			&cli.BoolFlag{Name: "dry-run", Usage: "report what would change, change nothing"},
+			allowProtectedFlag(),
+			yesFlag(),
 		},
 		Action: r.importURIs,
 	}
@@ -168,6 +170,9 @@ func (r *runner) importURIs(c *cli.Context) error {
 	}
 	if c.Bool("force") && c.Bool("skip-enrolled") {
 		return usagef("import: --force and --skip-enrolled exclude each other")
+	}
+	if c.Bool(flagAllowProtected) && r.streams.Interactive && !c.Bool("yes") && c.Args().First() == "-" {
+		return usagef("import: the file comes from stdin, so totpadm cannot ask there to confirm --allow-protected: pass --yes")
 	}
 	lines, err := r.readImportFile(c.Args().First())
 	if err != nil {
@@ -224,6 +229,13 @@ func (r *runner) importURIs(c *cli.Context) error {
 			o := r.importDryRun(c, sess, l.n, refs[i], users[i])
 			out.Put(i, o.result(fmt.Sprintf("%s: %s (dry run)", terminalSafe(o.user.String()), o.status)))
 		default:
+			if refused, err := r.importProtected(c, sess, users[i]); err != nil {
+				return err
+			} else if refused {
+				err := fmt.Errorf("import line %d: %s: %w", l.n, users[i], models.ErrProtected)
+				out.Put(i, outcome{ref: refs[i], user: users[i], status: OutcomeProtected, err: err}.result(""))
+				continue
+			}
 			enr, err := sess.svc.ImportedEnrollment(users[i], l.uri.Secret, l.uri.Params)
 			if err != nil {
 				out.Put(i, outcome{ref: refs[i], user: users[i], status: OutcomeInvalid, err: usageError{err}}.result(""))

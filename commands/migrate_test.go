@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,9 +14,10 @@ import (
 
 	"github.com/totpadm/totpadm/config"
 	"github.com/totpadm/totpadm/internal/testutil"
+	"github.com/totpadm/totpadm/models"
 )
 
-var migrateTables = []string{"totp_credentials", "totp_backup_codes", "totp_audit_log", "totp_schema_version"}
+var migrateTables = []string{"totp_credentials", "totp_backup_codes", "totp_audit_log", "totp_schema_version", "totp_temp_codes"}
 
 // migrateBare is an application database that has only its users table:
 // totpadm's tables were never created.
@@ -163,7 +165,7 @@ func TestMigrateFreshDatabase(t *testing.T) {
 		if res.Code != 0 || res.Stderr != "" {
 			t.Fatalf("migrate: exit %d, stderr %q", res.Code, res.Stderr)
 		}
-		if !strings.Contains(res.Stdout, "migrated") || !strings.Contains(res.Stdout, "to 1") {
+		if !strings.Contains(res.Stdout, "migrated") || !strings.Contains(res.Stdout, fmt.Sprintf("to %d", models.SchemaVersion)) {
 			t.Errorf("migrate output %q", res.Stdout)
 		}
 		if got := b.has(t); len(got) != len(migrateTables) {

@@ -77,6 +77,11 @@ var settingChecks = []struct {
 		u.EmailColumn = c.String(flagEmailColumn)
 		return u.Validate()
 	}},
+	{flagProtected, func(r *runner, c *cli.Context) error {
+		u := models.DefaultUsersTable
+		u.ProtectedColumn = c.String(flagProtected)
+		return u.Validate()
+	}},
 	{flagMaxFailures, func(r *runner, c *cli.Context) error {
 		if c.Int(flagMaxFailures) < 1 {
 			return fmt.Errorf("--%s must be at least 1", flagMaxFailures)
@@ -207,6 +212,8 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 		IDColumn:    c.String(flagIDColumn),
 		LoginColumn: c.String(flagLoginColumn),
 		EmailColumn: c.String(flagEmailColumn),
+
+		ProtectedColumn: c.String(flagProtected),
 	}
 	if err := users.Validate(); err != nil { // each column was checked alone
 		return settings{}, usageError{err}

@@ -15,7 +15,7 @@ import (
 	"github.com/totpadm/totpadm/models"
 )
 
-var statusColumns = []string{"id", "login", "email", "state", "backup_codes_left", "enrolled_at", "last_used_at", "failures", "locked_until"}
+var statusColumns = []string{"id", "login", "email", "state", "backup_codes_left", "enrolled_at", "last_used_at", "failures", "locked_until", "temp_code_until"}
 
 func (r *runner) statusCommand() *cli.Command {
 	return &cli.Command{
@@ -103,7 +103,7 @@ func (r *runner) status(c *cli.Context) error {
 	if c.Bool("summary") {
 		return r.statusSummary(c, sess, refs, state)
 	}
-	rw := newStatusWriter(sess.format, r.streams.Out)
+	rw := newStatusWriter(sess.format, r.streams.Out, sess.svc.Config().Users.ProtectedColumn != "")
 	if rw.table != nil {
 		rw.color = r.streams.Color
 		if relative {
@@ -217,6 +217,7 @@ func statusRecord(s models.StatusRow) record {
 		{"id", s.ID}, {"login", s.Login}, {"email", s.Email}, {"state", s.State},
 		{"backup_codes_left", s.BackupCodesLeft}, {"enrolled_at", s.EnrolledAt},
 		{"last_used_at", s.LastUsedAt}, {"failures", s.Failures}, {"locked_until", s.LockedUntil},
+		{"temp_code_until", s.TempCodeUntil},
 	}
 }
 
@@ -280,20 +281,25 @@ func (r *runner) statusSummary(c *cli.Context, sess *session, refs []models.User
 // since status may print a million of them; tables go through the generic
 // aligned writer.
 type statusWriter struct {
-	format  string
-	w       *bufio.Writer
-	buf     []byte
-	table   *tableWriter // table format only
-	started bool
-	color   bool      // table: colour the state column
-	now     time.Time // table: show times relative to now, unless zero
+	format    string
+	protected bool // a protected-account column is mapped: show it
+	w         *bufio.Writer
+	buf       []byte
+	table     *tableWriter // table format only
+	started   bool
+	color     bool      // table: colour the state column
+	now       time.Time // table: show times relative to now, unless zero
 }
 
-func newStatusWriter(format string, w io.Writer) *statusWriter {
+func newStatusWriter(format string, w io.Writer, protected bool) *statusWriter {
 	if format == formatTable {
-		return &statusWriter{format: format, table: newRecordWriter(formatTable, w, statusColumns).(*tableWriter)}
+		cols := statusColumns
+		if protected {
+			cols = append(cols[:len(cols):len(cols)], "protected")
+		}
+		return &statusWriter{format: format, protected: protected, table: newRecordWriter(formatTable, w, cols).(*tableWriter)}
 	}
-	return &statusWriter{format: format, w: bufio.NewWriterSize(w, 64<<10)}
+	return &statusWriter{format: format, protected: protected, w: bufio.NewWriterSize(w, 64<<10)}
 }
 
 func (s *statusWriter) write(r models.StatusRow) error {
@@ -310,6 +316,10 @@ func (s *statusWriter) write(r models.StatusRow) error {
 			relative(5, r.EnrolledAt)
 			relative(6, r.LastUsedAt)
 			relative(8, r.LockedUntil)
+			relative(9, r.TempCodeUntil)
+		}
+		if s.protected {
+			rec = append(rec, field{"protected", r.Protected})
 		}
 		return s.table.write(rec)
 	case formatJSON:
@@ -331,11 +341,21 @@ func (s *statusWriter) write(r models.StatusRow) error {
 		b = strconv.AppendInt(b, int64(r.Failures), 10)
 		b = append(b, `,"locked_until":`...)
 		b = appendJSONTime(b, r.LockedUntil)
+		b = append(b, `,"temp_code_until":`...)
+		b = appendJSONTime(b, r.TempCodeUntil)
+		if s.protected {
+			b = append(b, `,"protected":`...)
+			b = strconv.AppendBool(b, r.Protected)
+		}
 		s.buf = append(b, '}', '\n')
 	default:
 		if !s.started {
 			s.started = true
-			if _, err := s.w.WriteString(strings.Join(statusColumns, ",") + "\n"); err != nil {
+			header := strings.Join(statusColumns, ",")
+			if s.protected {
+				header += ",protected"
+			}
+			if _, err := s.w.WriteString(header + "\n"); err != nil {
 				return err
 			}
 		}
@@ -356,6 +376,12 @@ func (s *statusWriter) write(r models.StatusRow) error {
 		b = strconv.AppendInt(b, int64(r.Failures), 10)
 		b = append(b, ',')
 		b = appendCSVTime(b, r.LockedUntil)
+		b = append(b, ',')
+		b = appendCSVTime(b, r.TempCodeUntil)
+		if s.protected {
+			b = append(b, ',')
+			b = strconv.AppendBool(b, r.Protected)
+		}
 		s.buf = append(b, '\n')
 	}
 	_, err := s.w.Write(s.buf)

@@ -136,7 +136,7 @@ func statusOneErrorLine(t *testing.T, stderr string) {
 	}
 }
 
-var statusColumnNames = []string{"id", "login", "email", "state", "backup_codes_left", "enrolled_at", "last_used_at", "failures", "locked_until"}
+var statusColumnNames = []string{"id", "login", "email", "state", "backup_codes_left", "enrolled_at", "last_used_at", "failures", "locked_until", "temp_code_until"}
 
 // statusFixture builds one user in each state:
 //
@@ -167,10 +167,10 @@ func statusRFC(d time.Duration) string { return statusT0.Add(d).Format(time.RFC3
 
 // statusWant is the expected listing at T0+5m, in id order.
 var statusWant = [][]string{
-	{"1", "alice", "alice@example.com", "enabled", "9", statusRFC(0), statusRFC(2 * time.Minute), "0", ""},
-	{"2", "bob", "bob@example.com", "pending", "10", statusRFC(0), "", "0", ""},
-	{"3", "carol", "carol@example.com", "locked", "10", statusRFC(0), "", "5", statusRFC(18 * time.Minute)},
-	{"10", "dave", "dave@example.com", "disabled", "0", "", "", "0", ""},
+	{"1", "alice", "alice@example.com", "enabled", "9", statusRFC(0), statusRFC(2 * time.Minute), "0", "", ""},
+	{"2", "bob", "bob@example.com", "pending", "10", statusRFC(0), "", "0", "", ""},
+	{"3", "carol", "carol@example.com", "locked", "10", statusRFC(0), "", "5", statusRFC(18 * time.Minute), ""},
+	{"10", "dave", "dave@example.com", "disabled", "0", "", "", "0", "", ""},
 }
 
 // statusTableWant is rows as a table shows them: state "not-enrolled"
@@ -220,7 +220,7 @@ func statusRowsOf(t *testing.T, format, out string) [][]string {
 					if _, isNum := v.(float64); !isNum {
 						t.Errorf("JSON %s = %#v, want a number", c, v)
 					}
-				case "enrolled_at", "last_used_at", "locked_until":
+				case "enrolled_at", "last_used_at", "locked_until", "temp_code_until":
 					if _, isStr := v.(string); v != nil && !isStr {
 						t.Errorf("JSON %s = %#v, want a string or null", c, v)
 					}

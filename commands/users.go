@@ -193,6 +193,8 @@ func statusOf(err error) string {
 		return OutcomeAmbiguous
 	case errors.Is(err, models.ErrAlreadyEnrolled):
 		return OutcomeAlreadyEnrolled
+	case errors.Is(err, models.ErrProtected):
+		return OutcomeProtected
 	case errors.Is(err, models.ErrCodeRejected):
 		return OutcomeRejected
 	}

@@ -106,6 +106,8 @@ func verifiedSentence(u models.User, res models.VerifyResult) string {
 			s += fmt.Sprintf(" Regenerate them soon: totpadm backup-codes %s", u)
 		}
 		return s
+	case res.Method == models.MethodTempCode:
+		return fmt.Sprintf("%s: temporary access code accepted; it is used up now.", u)
 	case res.Activated:
 		return fmt.Sprintf("%s: code accepted; enrollment activated, 2FA is enabled.", u)
 	}

@@ -2,6 +2,7 @@ package commands_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"runtime"
 	"strings"
 	"testing"
@@ -27,7 +28,7 @@ func TestVersion(t *testing.T) {
 		if res.Code != 0 || res.Stderr != "" {
 			t.Fatalf("%v: exit %d, stderr %q", args, res.Code, res.Stderr)
 		}
-		for _, want := range []string{"totpadm ", "commit:", "go:        " + runtime.Version(), "schema:    1 ", "sqlite:    yes"} {
+		for _, want := range []string{"totpadm ", "commit:", "go:        " + runtime.Version(), fmt.Sprintf("schema:    %d ", models.SchemaVersion), "sqlite:    yes"} {
 			if !strings.Contains(res.Stdout, want) {
 				t.Errorf("%v: output lacks %q:\n%s", args, want, res.Stdout)
 			}
@@ -61,7 +62,7 @@ func TestDoctorStartsWithTheVersion(t *testing.T) {
 	db := testutil.NewSQLite(t)
 	res := testutil.Run(t, testutil.Options{}, db.Args("doctor")...)
 	first, _, _ := strings.Cut(res.Stdout, "\n")
-	if !strings.HasPrefix(first, "✓ version: totpadm ") || !strings.Contains(first, "schema 1") || !strings.Contains(first, "SQLite yes") {
+	if !strings.HasPrefix(first, "✓ version: totpadm ") || !strings.Contains(first, fmt.Sprintf("schema %d", models.SchemaVersion)) || !strings.Contains(first, "SQLite yes") {
 		t.Errorf("first line %q", first)
 	}
 	res = testutil.Run(t, testutil.Options{}, db.Args("-o", "json", "doctor")...)

@@ -30,14 +30,15 @@ const (
 	ActionDisable     = "disable"
 	ActionUnlock      = "unlock"
 	ActionRotateKey   = "rotate-key"
-	ActionExport      = "export"   // a secret left the database (export)
-	ActionImport      = "import"   // an enrollment came in from another system
-	ActionDiagnose    = "diagnose" // verify --diagnose: nothing consumed, still on record
+	ActionExport      = "export"    // a secret left the database (export)
+	ActionImport      = "import"    // an enrollment came in from another system
+	ActionDiagnose    = "diagnose"  // verify --diagnose: nothing consumed, still on record
+	ActionTempCode    = "temp-code" // a temporary access code was issued
 )
 
 // AuditActions lists every action the audit log records, for --action;
 // it stands beside the constants so that a new action is added to both.
-var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport, ActionDiagnose}
+var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport, ActionDiagnose, ActionTempCode}
 
 // auditColumns are the audit table's columns (but its serial id) in the
 // order of AuditEntry.values.

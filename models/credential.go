@@ -138,7 +138,7 @@ func (s *Service) deleteEnrollments(tx *gorm.DB, userIDs []string) error {
 	if err := tx.Table(s.cfg.Tables.Credentials).Where("user_id IN ?", userIDs).Delete(&Credential{}).Error; err != nil {
 		return fmt.Errorf("delete credentials: %w", err)
 	}
-	return nil
+	return s.deleteTempCodes(tx, userIDs)
 }
 
 // nullTimePtr converts a scanned nullable time.

@@ -310,6 +310,9 @@ func (s *Service) writeEnrollments(tx *gorm.DB, ps []*preparedEnrollment) error 
 		if err := tx.Table(s.cfg.Tables.BackupCodes).Where("user_id IN ?", replaced).Delete(&BackupCode{}).Error; err != nil {
 			return fmt.Errorf("delete replaced backup codes: %w", err)
 		}
+		if err := s.deleteTempCodes(tx, replaced); err != nil {
+			return err
+		}
 		for _, p := range ps {
 			if p.replaces {
 				if err := s.rewriteCredential(tx, d, &p.cred); err != nil {

@@ -181,7 +181,7 @@ func Grants(ctx context.Context, db *gorm.DB, t Tables, u UsersTable, opt GrantO
 // columns are the users-table columns totpadm reads, each once.
 func (u UsersTable) columns() []string {
 	cols := []string{u.IDColumn}
-	for _, c := range []string{u.LoginColumn, u.EmailColumn} {
+	for _, c := range []string{u.LoginColumn, u.EmailColumn, u.ProtectedColumn} {
 		if c != "" && !slices.Contains(cols, c) {
 			cols = append(cols, c)
 		}
@@ -195,6 +195,7 @@ func tablePrivileges(t Tables, readOnly bool) [][2]string {
 		return [][2]string{
 			{t.Credentials, "SELECT"}, {t.BackupCodes, "SELECT"},
 			{t.AuditLog, "SELECT"}, {t.SchemaVersion, "SELECT"},
+			{t.TempCodes, "SELECT"},
 		}
 	}
 	return [][2]string{
@@ -202,6 +203,7 @@ func tablePrivileges(t Tables, readOnly bool) [][2]string {
 		{t.BackupCodes, "SELECT, INSERT, UPDATE, DELETE"},
 		{t.AuditLog, "SELECT, INSERT"}, // append-only: never UPDATE or DELETE
 		{t.SchemaVersion, "SELECT"},
+		{t.TempCodes, "SELECT, INSERT, UPDATE, DELETE"},
 	}
 }
 

@@ -12,7 +12,7 @@ import (
 )
 
 // SchemaVersion is the version of totpadm's own tables this code speaks.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // DefaultTablePrefix names totpadm's tables: totp_credentials, …
 const DefaultTablePrefix = "totp_"
@@ -25,6 +25,7 @@ type Tables struct {
 	BackupCodes   string
 	AuditLog      string
 	SchemaVersion string
+	TempCodes     string // since schema version 2
 }
 
 // TablesWithPrefix names totpadm's tables under prefix. The prefix is an
@@ -38,6 +39,7 @@ func TablesWithPrefix(prefix string) (Tables, error) {
 		BackupCodes:   prefix + "backup_codes",
 		AuditLog:      prefix + "audit_log",
 		SchemaVersion: prefix + "schema_version",
+		TempCodes:     prefix + "temp_codes",
 	}, nil
 }
 
@@ -96,6 +98,20 @@ var migrations = []migration{
 			fmt.Sprintf(`CREATE INDEX %s ON %s (at)`, q(t.AuditLog+"_at"), q(t.AuditLog)),
 			fmt.Sprintf(`CREATE INDEX %s ON %s (user_id, at)`, q(t.AuditLog+"_user_id_at"), q(t.AuditLog)),
 		}
+	}},
+	// 2: temporary access codes, at most one per user (see tempcode.go).
+	{version: 2, sql: func(d dialect, t Tables) []string {
+		ty := d.types()
+		return []string{fmt.Sprintf(`CREATE TABLE %s (
+  user_id %s NOT NULL PRIMARY KEY,
+  salt %s NOT NULL,
+  hash %s NOT NULL,
+  created_at %s NOT NULL,
+  expires_at %s NOT NULL,
+  used_at %s NULL,
+  created_by %s NOT NULL,
+  reason %s NOT NULL
+)`, d.quote(t.TempCodes), ty.key, ty.blob, ty.blob, ty.ts, ty.ts, ty.ts, ty.text, ty.text)}
 	}},
 }
 

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"gorm.io/gorm"
 
@@ -25,12 +26,12 @@ func mustTables(t *testing.T, prefix string) models.Tables {
 }
 
 func tableNames(t models.Tables) []string {
-	return []string{t.Credentials, t.BackupCodes, t.AuditLog, t.SchemaVersion}
+	return []string{t.Credentials, t.BackupCodes, t.AuditLog, t.SchemaVersion, t.TempCodes}
 }
 
 func TestTablesWithPrefix(t *testing.T) {
 	tables := mustTables(t, models.DefaultTablePrefix)
-	want := models.Tables{Credentials: "totp_credentials", BackupCodes: "totp_backup_codes", AuditLog: "totp_audit_log", SchemaVersion: "totp_schema_version"}
+	want := models.Tables{Credentials: "totp_credentials", BackupCodes: "totp_backup_codes", AuditLog: "totp_audit_log", SchemaVersion: "totp_schema_version", TempCodes: "totp_temp_codes"}
 	if tables != want {
 		t.Errorf("default tables %+v, want %+v", tables, want)
 	}
@@ -143,15 +144,15 @@ func TestMigrateIdempotent(t *testing.T) {
 		if err != nil || first.From != 0 || first.To != models.SchemaVersion || len(first.Statements) == 0 {
 			t.Fatalf("first Migrate = %+v, %v", first, err)
 		}
-		if have := hasTables(t, db.Gorm, tables); len(have) != 4 {
-			t.Errorf("after migrate the tables %v exist, want all four", have)
+		if have := hasTables(t, db.Gorm, tables); len(have) != len(tableNames(tables)) {
+			t.Errorf("after migrate the tables %v exist, want all of %v", have, tableNames(tables))
 		}
 		second, err := models.Migrate(ctx, db.Gorm, tables, false)
 		if err != nil || len(second.Statements) != 0 {
 			t.Errorf("second Migrate = %+v, %v; want nothing to do", second, err)
 		}
-		if n := db.Count(t, tables.SchemaVersion, ""); n != 1 {
-			t.Errorf("%d schema version rows after two migrations, want 1", n)
+		if n := db.Count(t, tables.SchemaVersion, ""); n != models.SchemaVersion {
+			t.Errorf("%d schema version rows after two migrations, want one per version, %d", n, models.SchemaVersion)
 		}
 		if err := models.CheckSchema(ctx, db.Gorm, tables); err != nil {
 			t.Errorf("CheckSchema: %v", err)
@@ -330,4 +331,31 @@ func TestNewServiceValidation(t *testing.T) {
 	if def.Skew != 1 || def.MaxFailures != 5 || def.LockoutDuration.Minutes() != 15 || def.BackupCodeCount != 10 {
 		t.Errorf("DefaultConfig = %+v, want ±1 step, 5 failures, 15 minutes, 10 codes", def)
 	}
+}
+
+// TestMigrateUpgradesVersion1: a database at schema version 1 (before
+// temporary codes) is upgraded by Migrate to version 2, keeping its data.
+func TestMigrateUpgradesVersion1(t *testing.T) {
+	testutil.Backends(t, func(t *testing.T, db *testutil.DB) {
+		ctx := context.Background()
+		tables := mustTables(t, models.DefaultTablePrefix)
+		e := newEnv(t, db)
+		en := e.enroll("alice", true)
+		db.Exec(t, "DROP TABLE totp_temp_codes")
+		db.Exec(t, "DELETE FROM totp_schema_version WHERE version > 1")
+		if err := models.CheckSchema(ctx, db.Gorm, tables); !errors.Is(err, models.ErrSchemaVersion) {
+			t.Fatalf("CheckSchema at version 1: %v, want ErrSchemaVersion", err)
+		}
+		plan, err := models.Migrate(ctx, db.Gorm, tables, false)
+		if err != nil || plan.From != 1 || plan.To != 2 {
+			t.Fatalf("Migrate from 1: %+v, %v; want 1 → 2", plan, err)
+		}
+		if err := models.CheckSchema(ctx, db.Gorm, tables); err != nil {
+			t.Fatalf("CheckSchema after the upgrade: %v", err)
+		}
+		if c := e.cred(en.user.ID); !c.Found {
+			t.Fatal("the upgrade lost alice's enrollment")
+		}
+		e.tempCode(en, time.Hour)
+	})
 }

@@ -922,11 +922,19 @@ func TestNothingSecretInAudit(t *testing.T) {
 			try(e.wrong(en))
 		}
 		try(e.code(en, 0)) // locked
+		// A temporary code: issued, used (while locked), replayed.
+		tc, err := e.svc.IssueTempCode(e.ctx, db.Gorm, en.user, time.Hour, "ticket 1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addCode(tc.Code)
+		try(tc.Code)
+		try(tc.Code)
 		if _, err := e.svc.Unlock(e.ctx, db.Gorm, en.user); err != nil {
 			t.Fatal(err)
 		}
 		// Salts and hashes as stored.
-		rows, err := db.Gorm.Raw("SELECT salt, hash FROM totp_backup_codes").Rows()
+		rows, err := db.Gorm.Raw("SELECT salt, hash FROM totp_backup_codes UNION ALL SELECT salt, hash FROM totp_temp_codes").Rows()
 		if err != nil {
 			t.Fatal(err)
 		}

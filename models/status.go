@@ -31,6 +31,9 @@ type StatusRow struct {
 	LastUsedAt      *time.Time
 	Failures        int
 	LockedUntil     *time.Time
+	// TempCodeUntil is when the user's outstanding temporary access code
+	// expires; nil when there is none (never issued, used, or expired).
+	TempCodeUntil *time.Time
 }
 
 // credentialSummary is the part of a credential status needs; the secret
@@ -42,15 +45,22 @@ type credentialSummary struct {
 	failures    sql.NullInt64
 	lockedUntil sql.NullTime
 	codesLeft   sql.NullInt64
+	tempUntil   sql.NullTime
 }
 
 func (c *credentialSummary) dest() []any {
-	return []any{&c.state, &c.createdAt, &c.lastUsedAt, &c.failures, &c.lockedUntil, &c.codesLeft}
+	return []any{&c.state, &c.createdAt, &c.lastUsedAt, &c.failures, &c.lockedUntil, &c.codesLeft, &c.tempUntil}
 }
 
 func (s *Service) credentialSummaryColumns(d dialect) string {
 	return fmt.Sprintf(`c.state, c.created_at, c.last_used_at, c.failures, c.locked_until,
-  (SELECT COUNT(*) FROM %s b WHERE b.user_id = c.user_id AND b.used_at IS NULL)`, d.quote(s.cfg.Tables.BackupCodes))
+  (SELECT COUNT(*) FROM %s b WHERE b.user_id = c.user_id AND b.used_at IS NULL),
+  (SELECT t.expires_at FROM %s t WHERE t.user_id = c.user_id AND t.used_at IS NULL)`, d.quote(s.cfg.Tables.BackupCodes), d.quote(s.cfg.Tables.TempCodes))
+}
+
+// tempCodeUntil is the expiry of an outstanding temporary code, as text.
+func (s *Service) tempCodeUntil(d dialect) string {
+	return "COALESCE(" + d.rfc3339(fmt.Sprintf("(SELECT t.expires_at FROM %s t WHERE t.user_id = c.user_id AND t.used_at IS NULL)", d.quote(s.cfg.Tables.TempCodes))) + ", '')"
 }
 
 func (c *credentialSummary) row(u User, now time.Time) StatusRow {
@@ -69,6 +79,9 @@ func (c *credentialSummary) row(u User, now time.Time) StatusRow {
 	if c.lockedUntil.Valid && now.Before(c.lockedUntil.Time) {
 		r.State = StatusLocked
 		r.LockedUntil = nullTimePtr(c.lockedUntil)
+	}
+	if c.tempUntil.Valid && now.Before(c.tempUntil.Time) {
+		r.TempCodeUntil = nullTimePtr(c.tempUntil)
 	}
 	return r
 }
@@ -105,7 +118,8 @@ func (s *Service) EachStatus(ctx context.Context, db *gorm.DB, state string, fn 
 	ts := func(col string) string { return "COALESCE(" + d.rfc3339("c."+col) + ", '')" }
 	summary := d.concat("c.state", "'|'", ts("created_at"), "'|'", ts("last_used_at"), "'|'",
 		d.asText("c.failures"), "'|'", ts("locked_until"), "'|'",
-		d.asText(fmt.Sprintf("(SELECT COUNT(*) FROM %s b WHERE b.user_id = c.user_id AND b.used_at IS NULL)", d.quote(s.cfg.Tables.BackupCodes))))
+		d.asText(fmt.Sprintf("(SELECT COUNT(*) FROM %s b WHERE b.user_id = c.user_id AND b.used_at IS NULL)", d.quote(s.cfg.Tables.BackupCodes))), "'|'",
+		s.tempCodeUntil(d))
 	query := fmt.Sprintf(`SELECT %s, CASE WHEN c.user_id IS NULL THEN NULL ELSE %s END
 FROM %s u LEFT JOIN %s c ON c.user_id = %s
 ORDER BY u.%s`,
@@ -119,17 +133,18 @@ ORDER BY u.%s`,
 	defer rows.Close()
 	now := s.now()
 	var (
-		id                 string
-		login, email, summ sql.NullString
+		u    userScan
+		summ sql.NullString
 	)
+	dest := append(u.dest(), &summ)
 	for n := 0; rows.Next(); n++ {
 		if n%cancelCheckRows == 0 && ctx.Err() != nil {
 			return fmt.Errorf("list status: %w", ctx.Err())
 		}
-		if err := rows.Scan(&id, &login, &email, &summ); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return fmt.Errorf("list status: %w", err)
 		}
-		r := StatusRow{User: User{ID: id, Login: login.String, Email: email.String}, State: StatusDisabled}
+		r := StatusRow{User: u.user(), State: StatusDisabled}
 		if summ.Valid {
 			if err := r.fill(summ.String, now); err != nil {
 				return fmt.Errorf("list status of %s: %w", r.User, err)
@@ -167,10 +182,10 @@ func rowContext(ctx context.Context, d dialect) context.Context {
 	return ctx
 }
 
-// fill reads "state|created|last used|failures|locked until|codes left".
+// fill reads "state|created|last used|failures|locked until|codes left|temp code until".
 func (r *StatusRow) fill(summary string, now time.Time) error {
 	f := strings.Split(summary, "|")
-	if len(f) != 6 {
+	if len(f) != 7 {
 		return fmt.Errorf("unexpected credential summary %q", summary)
 	}
 	r.State = StatusEnabled
@@ -194,8 +209,17 @@ func (r *StatusRow) fill(summary string, now time.Time) error {
 	if locked != nil && now.Before(*locked) {
 		r.State, r.LockedUntil = StatusLocked, locked
 	}
-	r.BackupCodesLeft, err = strconv.Atoi(f[5])
-	return err
+	if r.BackupCodesLeft, err = strconv.Atoi(f[5]); err != nil {
+		return err
+	}
+	temp, err := parseRFC3339(f[6])
+	if err != nil {
+		return err
+	}
+	if temp != nil && now.Before(*temp) {
+		r.TempCodeUntil = temp
+	}
+	return nil
 }
 
 func parseRFC3339(s string) (*time.Time, error) {

@@ -18,6 +18,9 @@ type UsersTable struct {
 	IDColumn    string // integer, UUID or text
 	LoginColumn string
 	EmailColumn string // optional
+	// ProtectedColumn, optional, marks protected accounts (is_superuser,
+	// is_admin): true, 1, t, yes, y or on, in any case, means protected.
+	ProtectedColumn string
 }
 
 // DefaultUsersTable is the mapping used when none is configured.
@@ -32,7 +35,7 @@ func (u UsersTable) Validate() error {
 			return fmt.Errorf("%s must not be empty", f.name)
 		}
 	}
-	for _, v := range []string{u.Table, u.IDColumn, u.LoginColumn, u.EmailColumn} {
+	for _, v := range []string{u.Table, u.IDColumn, u.LoginColumn, u.EmailColumn, u.ProtectedColumn} {
 		if strings.ContainsRune(v, 0) || !utf8.ValidString(v) {
 			return fmt.Errorf("users-table mapping %q is not a valid identifier", v)
 		}
@@ -46,6 +49,9 @@ type User struct {
 	ID    string
 	Login string
 	Email string
+	// Protected is set when the users table's protected-account column
+	// (UsersTable.ProtectedColumn) says so; always false when unmapped.
+	Protected bool
 }
 
 // String names the user for messages: the login, or id:… without one.
@@ -94,14 +100,41 @@ func (r UserRef) String() string {
 }
 
 // userColumns is the SELECT list shared by every read of the users table:
-// id as text, login, email (NULL when unmapped).
+// id as text, login, email and the protected flag as text (each NULL
+// when unmapped); scan them with userScan.
 func (s *Service) userColumns(d dialect, alias string) string {
 	col := func(c string) string { return alias + "." + d.quote(c) }
-	email := "NULL"
+	email, protected := "NULL", "NULL"
 	if s.cfg.Users.EmailColumn != "" {
 		email = col(s.cfg.Users.EmailColumn)
 	}
-	return fmt.Sprintf("%s, %s, %s", d.asText(col(s.cfg.Users.IDColumn)), col(s.cfg.Users.LoginColumn), email)
+	if s.cfg.Users.ProtectedColumn != "" {
+		protected = d.asText(col(s.cfg.Users.ProtectedColumn))
+	}
+	return fmt.Sprintf("%s, %s, %s, %s", d.asText(col(s.cfg.Users.IDColumn)), col(s.cfg.Users.LoginColumn), email, protected)
+}
+
+// userScan receives the columns of userColumns.
+type userScan struct {
+	id                      string
+	login, email, protected sql.NullString
+}
+
+func (u *userScan) dest() []any { return []any{&u.id, &u.login, &u.email, &u.protected} }
+
+func (u *userScan) user() User {
+	return User{ID: u.id, Login: u.login.String, Email: u.email.String, Protected: u.protected.Valid && IsTruthy(u.protected.String)}
+}
+
+// IsTruthy is how a protected-account column's value reads: true, t, 1,
+// yes, y or on, in any case and around spaces, is true; anything else
+// (false, 0, NULL, empty) is false.
+func IsTruthy(v string) bool {
+	switch strings.ToLower(strings.TrimSpace(v)) {
+	case "true", "t", "1", "yes", "y", "on":
+		return true
+	}
+	return false
 }
 
 // ErrAmbiguousUser: a reference matches more than one row of the users
@@ -329,13 +362,13 @@ func (s *Service) scanUsers(sess session, query string, arg any) ([]rankedUser, 
 	var out []rankedUser
 	for rows.Next() {
 		var (
-			u            rankedUser
-			login, email sql.NullString
+			u    rankedUser
+			scan userScan
 		)
-		if err := rows.Scan(&u.ID, &login, &email, &u.class); err != nil {
+		if err := rows.Scan(append(scan.dest(), &u.class)...); err != nil {
 			return nil, err
 		}
-		u.Login, u.Email = login.String, email.String
+		u.User = scan.user()
 		out = append(out, u)
 	}
 	return out, rows.Err()

@@ -86,8 +86,10 @@ func (s *Service) SecondFactor(ctx context.Context, db *gorm.DB, user User) (Req
 	return SecondFactorRequired, nil
 }
 
-// Verify checks a TOTP code or a backup code for user. On success the time
-// step or backup code is consumed so that it is never accepted again; on a
+// Verify checks a TOTP code, a backup code or a temporary access code
+// (IssueTempCode; accepted also during a lockout, which it clears) for
+// user. On success the time step or code is consumed so that it is never
+// accepted again; on a
 // wrong code the failure counter rises and may lock the user out. Every
 // outcome except malformed input is written to the audit log in the same
 // transaction.
@@ -189,6 +191,15 @@ func (s *Service) verify(ctx context.Context, db *gorm.DB, user User, input stri
 			return fmt.Errorf("%w: want %d digits", ErrMalformedCode, cred.Digits)
 		}
 		now := s.now()
+		// A temporary access code is tried first, and also while the user
+		// is locked out: support issued it to get a locked-out user in.
+		// It has a backup code's form; telling the two apart is a hash
+		// compare each, and 60-bit codes do not collide.
+		if kind == kindBackup && cred.State == StateActive {
+			if handled, err := s.useTempCode(tx, sess.d, user, code, now, &out); handled || err != nil {
+				return err
+			}
+		}
 		if cred.LockedUntil != nil && now.Before(*cred.LockedUntil) {
 			out.rejected = &LockedError{Until: *cred.LockedUntil}
 			return s.audit(tx, ActionVerify, user, "locked", "")
