@@ -33,7 +33,7 @@ const (
 )
 
 // AuditActions lists every action the audit log records.
-var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport, ActionDiagnose}
+var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport, ActionDiagnose, ActionOnChange}
 
 // auditColumns are the audit table's columns (but its serial id) in the
 // order of AuditEntry.values.
@@ -69,6 +69,7 @@ func (s *Service) writeAudit(tx *gorm.DB, entries []AuditEntry) error {
 	if err := insertRows(tx, d, s.cfg.Tables.AuditLog, auditColumns, rows); err != nil {
 		return fmt.Errorf("write audit log: %w", err)
 	}
+	collectChanges(tx, entries)
 	return nil
 }
 
