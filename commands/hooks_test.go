@@ -239,3 +239,21 @@ func TestOnChangeHookEnvironment(t *testing.T) {
 		t.Errorf("the hook inherited the encryption key")
 	}
 }
+
+// TestOnChangeHookFromConfigFile: on-change and on-change-timeout are
+// configuration-file keys like every global flag.
+func TestOnChangeHookFromConfigFile(t *testing.T) {
+	skipWithoutShell(t)
+	db := testutil.NewSQLite(t)
+	dir := t.TempDir()
+	events := filepath.Join(dir, "events")
+	conf := filepath.Join(dir, "totpadm.toml")
+	content := fmt.Sprintf("on-change = %q\non-change-timeout = \"5s\"\n", "cat >> '"+events+"'")
+	if err := os.WriteFile(conf, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Enroll(t, db, "carol", "--config", conf)
+	if got := hookEvents(t, events); len(got) != 1 || got[0]["login"] != "carol" {
+		t.Errorf("the hook from the configuration file received %v", got)
+	}
+}
