@@ -257,3 +257,20 @@ func TestOnChangeHookFromConfigFile(t *testing.T) {
 		t.Errorf("the hook from the configuration file received %v", got)
 	}
 }
+
+// TestOnChangeHookShownWithoutPasswords: a hook command may hold a
+// database URL; config show prints it without the password.
+func TestOnChangeHookShownWithoutPasswords(t *testing.T) {
+	db := testutil.NewSQLite(t)
+	hook := `jq -r .user_id | psql "postgres://app:s3cret@db.internal/app" -c "\copy revoked FROM pstdin"`
+	res := testutil.Run(t, testutil.Options{}, db.Args("--on-change", hook, "-o", "json", "config", "show")...)
+	if res.Code != 0 {
+		t.Fatalf("config show: exit %d: %s", res.Code, res.Stderr)
+	}
+	if strings.Contains(res.Stdout+res.Stderr, "s3cret") {
+		t.Errorf("config show printed the password in the hook command: %s", res.Stdout)
+	}
+	if !strings.Contains(res.Stdout, `"setting":"on-change"`) || !strings.Contains(res.Stdout, "app:xxxxx@db.internal") {
+		t.Errorf("config show does not show the hook, redacted: %s", res.Stdout)
+	}
+}
