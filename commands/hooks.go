@@ -49,7 +49,9 @@ func (r *runner) changeHook(c *cli.Context) models.ChangeHook {
 	if strings.TrimSpace(command) == "" {
 		return nil
 	}
-	return (&hookRunner{command: command, timeout: c.Duration(flagOnChangeTimeout), stderr: r.streams.Err}).run
+	// stderr is looked up at each run: a progress bar wraps it meanwhile,
+	// so that the hook's lines erase the bar instead of running into it.
+	return (&hookRunner{command: command, timeout: c.Duration(flagOnChangeTimeout), stderr: func() io.Writer { return r.streams.Err }}).run
 }
 
 // hookRunner runs the on-change command once per call: the events as
@@ -61,7 +63,7 @@ func (r *runner) changeHook(c *cli.Context) models.ChangeHook {
 type hookRunner struct {
 	command string
 	timeout time.Duration
-	stderr  io.Writer
+	stderr  func() io.Writer
 }
 
 // errHookTimedOut wraps context.DeadlineExceeded, which the engine
@@ -80,7 +82,7 @@ func (h *hookRunner) run(ctx context.Context, events []models.ChangeEvent) error
 	defer cancel()
 	cmd := shellCommand(ctx, h.command)
 	cmd.Stdin = &in
-	out := &prefixWriter{w: h.stderr, prefix: "totpadm: on-change: "}
+	out := &prefixWriter{w: h.stderr(), prefix: "totpadm: on-change: "}
 	cmd.Stdout, cmd.Stderr = out, out // one writer: one pipe, lines in order
 	cmd.Env = hookEnvironment(os.Environ())
 	// A command that exits while a child it started still holds the
@@ -116,7 +118,7 @@ func (h *hookRunner) warn(what string, events []models.ChangeEvent) {
 	if len(events) > 1 {
 		subject = fmt.Sprintf("%d changes", len(events))
 	}
-	fmt.Fprintf(h.stderr, "totpadm: warning: on-change hook %s, after %s; the change is committed (audit action %s)\n",
+	fmt.Fprintf(h.stderr(), "totpadm: warning: on-change hook %s, after %s; the change is committed (audit action %s)\n",
 		terminalSafe(what), terminalSafe(subject), models.ActionOnChange)
 }
 

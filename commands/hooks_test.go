@@ -274,3 +274,43 @@ func TestOnChangeHookShownWithoutPasswords(t *testing.T) {
 		t.Errorf("config show does not show the hook, redacted: %s", res.Stdout)
 	}
 }
+
+// TestOnChangeHookWithProgressBar: the hook's lines and its warning go
+// through the progress bar's terminal writer, which erases the bar first.
+func TestOnChangeHookWithProgressBar(t *testing.T) {
+	skipWithoutShell(t)
+	db := testutil.NewSQLite(t)
+	input := progressUsers(t, db, 2000, 0)
+	out := &progressBuffer{} // four hooks of 0.4 s: the bar shows after one second
+	code, stderr, took := progressRun(t, db, input, true, out,
+		"--on-change", "cat > /dev/null; sleep 0.4; echo from-the-hook; exit 3", "enroll", "--no-confirm", "-o", "json", "--from-file", "-")
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, bulkHead(stderr))
+	}
+	if took < 1200*time.Millisecond {
+		t.Skipf("the run took only %v; a progress bar needs more than a second", took)
+	}
+	if !strings.Contains(stderr, "users/s") {
+		t.Skipf("no progress bar was drawn: %q", bulkHead(stderr))
+	}
+	var hookLines, warnings int
+	for _, line := range strings.Split(stderr, "\n") {
+		i := strings.Index(line, "totpadm: ")
+		if i < 0 {
+			continue
+		}
+		visible := line[strings.LastIndex(line[:i+1], "\r")+1:]
+		if !strings.HasPrefix(strings.TrimLeft(visible, " "), "totpadm: ") || strings.ContainsAny(line[i:], "█%") {
+			t.Errorf("hook line mixed with the bar: %q", line)
+		}
+		switch {
+		case strings.Contains(line, "totpadm: on-change: from-the-hook"):
+			hookLines++
+		case strings.Contains(line, "totpadm: warning: on-change hook failed (exit 3)"):
+			warnings++
+		}
+	}
+	if hookLines != 4 || warnings != 4 {
+		t.Errorf("%d hook lines and %d warnings for 4 batches, want 4 each", hookLines, warnings)
+	}
+}
