@@ -283,7 +283,7 @@ const (
 func env(name string) []string { return []string{"TOTPADM_" + name} }
 
 func globalFlags() []cli.Flag {
-	return []cli.Flag{
+	return append([]cli.Flag{
 		&cli.StringFlag{Name: flagDB, EnvVars: env("DB"), Usage: "database: a SQLite path, sqlite:PATH, postgres://user@host/db or mysql://user@host:3306/db (default: ./totpadm.db, a demo database created on first use)"},
 		&cli.StringFlag{Name: flagKeyFile, EnvVars: env("KEY_FILE"), Usage: "file holding the base64 encryption key (mode 0600); or set TOTPADM_KEY to the key itself"},
 		&cli.StringFlag{Name: flagIssuer, EnvVars: env("ISSUER"), Value: "totpadm", Usage: "issuer shown by authenticator apps above the account"},
@@ -303,7 +303,7 @@ func globalFlags() []cli.Flag {
 		&cli.IntFlag{Name: flagDigits, EnvVars: env("DIGITS"), Value: models.DefaultParams.Digits, Usage: "code length of new enrollments: 6, 7 or 8 (Google and Microsoft Authenticator ignore anything but 6)"},
 		&cli.IntFlag{Name: flagPeriod, EnvVars: env("PERIOD"), Value: models.DefaultParams.Period, Usage: "seconds per code of new enrollments (Google and Microsoft Authenticator ignore anything but 30)"},
 		&cli.DurationFlag{Name: flagBusyTimeout, EnvVars: env("BUSY_TIMEOUT"), Value: config.DefaultBusyTimeout, Usage: "SQLite: how long to wait for another writer"},
-	}
+	}, hookFlags()...)
 }
 
 // defaultActor is $SUDO_USER (the person behind sudo), else the OS user.

@@ -89,6 +89,9 @@ func (r *runner) configShow(c *cli.Context) error {
 		if name == flagDB && shown != "" {
 			shown = dbForDisplay(shown)
 		}
+		if name == flagOnChange {
+			shown = config.Redact(shown, "") // a hook may name a database URL, password and all
+		}
 		switch msg, bad := invalid[name]; {
 		case bad:
 			// Nothing is in force: every command refuses this value.

@@ -138,6 +138,7 @@ var settingChecks = []struct {
 		}
 		return nil
 	}},
+	{flagOnChangeTimeout, checkHookTimeout},
 }
 
 // busyTimeout is the SQLite busy timeout in force: what settings accepted,
@@ -239,6 +240,7 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 		Actor:           actor,
 		Host:            r.streams.Hostname,
 		Now:             r.streams.Now,
+		OnChange:        r.changeHook(c),
 	}
 	return settings{format: format, tables: tables, svc: cfg}, nil
 }

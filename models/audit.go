@@ -34,11 +34,12 @@ const (
 	ActionImport      = "import"    // an enrollment came in from another system
 	ActionDiagnose    = "diagnose"  // verify --diagnose: nothing consumed, still on record
 	ActionTempCode    = "temp-code" // a temporary access code was issued
+	ActionOnChange    = "on-change" // a change hook failed; the change stands
 )
 
 // AuditActions lists every action the audit log records, for --action;
 // it stands beside the constants so that a new action is added to both.
-var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport, ActionDiagnose, ActionTempCode}
+var AuditActions = []string{ActionEnroll, ActionVerify, ActionBackupCodes, ActionDisable, ActionUnlock, ActionRotateKey, ActionExport, ActionImport, ActionDiagnose, ActionTempCode, ActionOnChange}
 
 // auditColumns are the audit table's columns (but its serial id) in the
 // order of AuditEntry.values.
@@ -77,6 +78,7 @@ func (s *Service) writeAudit(tx *gorm.DB, entries []AuditEntry) error {
 	if err := insertRows(tx, d, s.cfg.Tables.AuditLog, auditColumns, rows); err != nil {
 		return fmt.Errorf("write audit log: %w", err)
 	}
+	collectChanges(tx, entries)
 	return nil
 }
 

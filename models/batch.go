@@ -42,12 +42,25 @@ type write struct {
 // full, cancelled): then the run stops with ErrStopped, as every further
 // user would fail the same way. done is called for every user, in order,
 // as soon as its batch is settled.
+//
+// With a change hook (Config.OnChange), each batch's committed changes —
+// what its transaction audited — are announced in one call once it has
+// committed and its users are reported; after a per-user retry, once for
+// the users it committed.
 func (s *Service) run(ctx context.Context, db *gorm.DB, users []User, bulk BulkOptions, w write, done func(i int, err error)) error {
+	ctx, changes := s.collecting(ctx, db)
 	sess, err := s.session(ctx, db)
 	if err != nil {
 		return err
 	}
 	ids := userIDs(users)
+	var committed []AuditEntry // of the batch in hand, announced when it is settled
+	announce := func(lo, hi int) {
+		if len(committed) > 0 {
+			s.notifyChanges(ctx, db, changeEvents(committed, users[lo:hi]))
+			committed = nil
+		}
+	}
 	for _, b := range batches(ids, bulk.BatchSize) {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -70,13 +83,18 @@ func (s *Service) run(ctx context.Context, db *gorm.DB, users []User, bulk BulkO
 					one := make([]error, 1)
 					if err := s.runBatch(sess, ids, i, i+1, w, one); err != nil {
 						if isEnvironmental(err) {
+							announce(lo, hi)
 							return &stoppedError{err}
 						}
 						one[0] = err
+					} else {
+						committed = append(committed, changes.take()...)
 					}
 					errs[i-lo] = one[0]
 				}
 			}
+		} else {
+			committed = changes.take()
 		}
 		for i := lo; i < hi; i++ {
 			err := errs[i-lo]
@@ -85,6 +103,7 @@ func (s *Service) run(ctx context.Context, db *gorm.DB, users []User, bulk BulkO
 			}
 			done(i, err)
 		}
+		announce(lo, hi)
 	}
 	return nil
 }
@@ -99,6 +118,7 @@ func (s *Service) runBatch(sess session, ids []string, lo, hi int, w write, errs
 	for attempt := 0; ; attempt++ {
 		err = s.transaction(sess, func(tx *gorm.DB) error {
 			clear(errs)
+			resetChanges(tx)
 			existing, err := s.existingStates(tx, sess.d, ids[lo:hi])
 			if err != nil {
 				return err

@@ -97,7 +97,9 @@ func (s *Service) keyIDCounts(db *gorm.DB) (map[string]int, error) {
 // rotateBatch re-encrypts up to batch secrets still under oldKey.
 func (s *Service) rotateBatch(sess session, oldKey, newKey *Key, batch int) (int, error) {
 	done := 0
+	var entry AuditEntry
 	err := s.transaction(sess, func(tx *gorm.DB) error {
+		done = 0
 		var creds []Credential
 		q := fmt.Sprintf("SELECT user_id, secret, key_id FROM %s WHERE key_id = ? ORDER BY user_id LIMIT %d%s",
 			sess.d.quote(s.cfg.Tables.Credentials), batch, sess.d.forUpdate())
@@ -124,11 +126,14 @@ func (s *Service) rotateBatch(sess session, oldKey, newKey *Key, batch int) (int
 		if done == 0 {
 			return nil
 		}
-		entry := s.auditEntry(ActionRotateKey, User{}, fmt.Sprintf("re-encrypted %d secrets from key %s to key %s", done, oldKey.ID(), newKey.ID()), "")
+		entry = s.auditEntry(ActionRotateKey, User{}, fmt.Sprintf("re-encrypted %d secrets from key %s to key %s", done, oldKey.ID(), newKey.ID()), "")
 		return s.writeAudit(tx, []AuditEntry{entry})
 	})
 	if err != nil {
 		return 0, err
+	}
+	if done > 0 && !inTransaction(sess.db) {
+		s.notifyChanges(sess.db.Statement.Context, sess.db, changeEvents([]AuditEntry{entry}, nil))
 	}
 	return done, nil
 }

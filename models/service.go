@@ -32,6 +32,12 @@ type Config struct {
 	Actor string // who is acting, recorded in the audit log
 	Host  string // where they act from, recorded in the audit log; default the machine's hostname
 
+	// OnChange, if set, is told of every committed change (enroll,
+	// import, confirmation, backup codes, disable, unlock, rotate-key):
+	// once per transaction, after it commits, never for a refused or
+	// failed user or inside the caller's transaction. See ChangeHook.
+	OnChange ChangeHook
+
 	Now    func() time.Time // injectable clock; default time.Now
 	Random io.Reader        // injectable randomness; default crypto/rand
 }

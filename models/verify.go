@@ -219,6 +219,9 @@ func (s *Service) verify(ctx context.Context, db *gorm.DB, user User, input stri
 	if out.rejected != nil {
 		return VerifyResult{}, out.rejected
 	}
+	if out.result.Activated {
+		s.notifyConfirmed(ctx, db, user)
+	}
 	return out.result, nil
 }
 
