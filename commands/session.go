@@ -222,17 +222,10 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 		ProtectedColumn: c.String(flagProtected),
 	}
 	store := c.String(flagStore)
-	if store != models.StoreTotpadm {
-		// The framework's users table, unless one is mapped.
-		def := models.StoreUsersTable(store)
-		for _, m := range []struct {
-			flag string
-			dst  *string
-			def  string
-		}{{flagUsersTable, &users.Table, def.Table}, {flagIDColumn, &users.IDColumn, def.IDColumn}, {flagLoginColumn, &users.LoginColumn, def.LoginColumn}, {flagEmailColumn, &users.EmailColumn, def.EmailColumn}} {
-			if !c.IsSet(m.flag) {
-				*m.dst = m.def
-			}
+	// A framework store's users table, unless one is mapped.
+	for flag, dst := range map[string]*string{flagUsersTable: &users.Table, flagIDColumn: &users.IDColumn, flagLoginColumn: &users.LoginColumn, flagEmailColumn: &users.EmailColumn} {
+		if def := storeUsersDefault(c, flag); def != "" && !c.IsSet(flag) {
+			*dst = def
 		}
 	}
 	if err := users.Validate(); err != nil { // each column was checked alone
