@@ -177,3 +177,25 @@ func TestFloorDiv(t *testing.T) {
 		}
 	}
 }
+
+func TestDjangoOTPSettingsRules(t *testing.T) {
+	for _, tc := range []struct {
+		in   DjangoOTPSettings
+		want djangoSettings
+	}{
+		{DjangoOTPSettings{}, djangoSettings{totpThrottleFactor: 1, staticThrottleFactor: 1, totpSync: true}},
+		{DjangoOTPSettings{TOTPThrottleFactor: 2.5, StaticThrottleFactor: 3}, djangoSettings{totpThrottleFactor: 2.5, staticThrottleFactor: 3, totpSync: true}},
+		{DjangoOTPSettings{NoTOTPThrottling: true, NoStaticThrottling: true, NoTOTPSync: true, TOTPThrottleFactor: 4}, djangoSettings{}},
+		{DjangoOTPSettings{TOTPThrottleFactor: -1}, djangoSettings{totpThrottleFactor: 1, staticThrottleFactor: 1, totpSync: true}},
+	} {
+		if got := tc.in.rules(); got != tc.want {
+			t.Errorf("%+v: rules %+v, want %+v", tc.in, got, tc.want)
+		}
+	}
+	// Throttling off: no back-off however many failures.
+	at := time.Now()
+	z := &DjangoOTP{set: DjangoOTPSettings{NoTOTPThrottling: true}.rules()}
+	if u := z.backoffEnd(&djangoDevice{failures: 9, failedAt: &at}); u != nil {
+		t.Errorf("throttling off, yet a back-off until %s", u)
+	}
+}

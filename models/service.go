@@ -38,6 +38,10 @@ type Config struct {
 	// failed user or inside the caller's transaction. See ChangeHook.
 	OnChange ChangeHook
 
+	// DjangoOTP are the application's django-otp settings, for the
+	// django-otp store; the zero value is django-otp's defaults.
+	DjangoOTP DjangoOTPSettings
+
 	Now    func() time.Time // injectable clock; default time.Now
 	Random io.Reader        // injectable randomness; default crypto/rand
 }
