@@ -32,6 +32,7 @@ func TestSettingsEachSettingBySource(t *testing.T) {
 		// Not a Config field: the CLI's own message.
 		want string
 	}{
+		{flag: "store", value: "nope", text: true, want: `unknown store "nope": want totpadm or django-otp`},
 		{flag: "output", value: "xml", text: true, want: `invalid --output "xml": want table, json or csv`},
 		{flag: "table-prefix", value: "1x", text: true, want: `table prefix "1x" must be letters, digits and underscores, starting with a letter or underscore`},
 		{flag: "users-table", value: "  ", text: true, field: "Users.Table", set: func(c *models.Config) { c.Users.Table = "  " }},
