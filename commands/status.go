@@ -103,16 +103,11 @@ func (r *runner) status(c *cli.Context) error {
 	if c.Bool("summary") {
 		return r.statusSummary(c, sess, refs, state)
 	}
-	rw := newStatusWriter(sess.format, r.streams.Out, sess.svc.Config().Users.ProtectedColumn != "")
-	if rw.table != nil {
-		rw.color = r.streams.Color
-		if relative {
-			rw.now = r.streams.Now()
-		}
-		if rw.color {
-			rw.table.style = colourStateColumn(3)
-		}
+	opts := statusOptions{config: sess.svc.Config(), color: r.streams.Color}
+	if relative {
+		opts.now = r.streams.Now()
 	}
+	rw := newStatusWriter(sess.format, r.streams.Out, opts)
 	emit := rw.write
 	if refs == nil {
 		if err := streamStatus(c.Context, sess, state, emit); err != nil {
@@ -291,13 +286,25 @@ type statusWriter struct {
 	now       time.Time // table: show times relative to now, unless zero
 }
 
-func newStatusWriter(format string, w io.Writer, protected bool) *statusWriter {
+// statusOptions shape a listing beyond its format.
+type statusOptions struct {
+	config models.Config // the mapping: which optional columns exist
+	color  bool          // table: colour the state column
+	now    time.Time     // table: show times relative to now, unless zero
+}
+
+func newStatusWriter(format string, w io.Writer, opts statusOptions) *statusWriter {
+	protected := opts.config.Users.ProtectedColumn != ""
 	if format == formatTable {
 		cols := statusColumns
 		if protected {
 			cols = append(cols[:len(cols):len(cols)], "protected")
 		}
-		return &statusWriter{format: format, protected: protected, table: newRecordWriter(formatTable, w, cols).(*tableWriter)}
+		s := &statusWriter{format: format, protected: protected, table: newRecordWriter(formatTable, w, cols).(*tableWriter), color: opts.color, now: opts.now}
+		if s.color {
+			s.table.style = colourStateColumn(3)
+		}
+		return s
 	}
 	return &statusWriter{format: format, protected: protected, w: bufio.NewWriterSize(w, 64<<10)}
 }
