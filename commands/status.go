@@ -408,7 +408,11 @@ func (s *statusWriter) flush() error {
 	}
 	if s.format == formatCSV && !s.started {
 		s.started = true
-		s.w.WriteString(strings.Join(statusColumns, ",") + "\n")
+		header := strings.Join(statusColumns, ",")
+		if s.protected {
+			header += ",protected"
+		}
+		s.w.WriteString(header + "\n")
 	}
 	return s.w.Flush()
 }
