@@ -236,3 +236,10 @@ func csvStartsWithSpace(s string) bool {
 	r, _ := utf8.DecodeRuneInString(s)
 	return unicode.IsSpace(r)
 }
+
+func appendCSVTime(b []byte, t *time.Time) []byte {
+	if t == nil {
+		return b
+	}
+	return t.UTC().AppendFormat(b, time.RFC3339)
+}

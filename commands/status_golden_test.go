@@ -93,8 +93,8 @@ func renderStatus(t testing.TB, format string, opts statusOptions, rows []models
 	t.Helper()
 	var out bytes.Buffer
 	sw := newStatusWriter(format, &out, opts)
-	for _, r := range rows {
-		if err := sw.write(r); err != nil {
+	for i := range rows {
+		if err := sw.write(&rows[i]); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -175,8 +175,8 @@ func BenchmarkStatusWriter(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				sw := newStatusWriter(format, io.Discard, opts)
-				for _, r := range rows {
-					if err := sw.write(r); err != nil {
+				for i := range rows {
+					if err := sw.write(&rows[i]); err != nil {
 						b.Fatal(err)
 					}
 				}
