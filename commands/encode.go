@@ -243,3 +243,12 @@ func appendCSVTime(b []byte, t *time.Time) []byte {
 	}
 	return t.UTC().AppendFormat(b, time.RFC3339)
 }
+
+// appendInt appends n in decimal; a single digit, what most counts are,
+// without a call.
+func appendInt(b []byte, n int) []byte {
+	if uint(n) < 10 {
+		return append(b, byte('0'+n))
+	}
+	return strconv.AppendInt(b, int64(n), 10)
+}
