@@ -423,8 +423,15 @@ type column[R any] struct {
 	// cells name (colourStateColumn).
 	colour bool
 	// show, when set, includes the column only when it reports true for
-	// the configuration: an optional column such as protected.
-	show func(*models.Config) bool
+	// the run: an optional column such as protected.
+	show func(*columnContext) bool
+}
+
+// columnContext is what optional columns are shown or not by: the
+// mapping, and what the store keeps.
+type columnContext struct {
+	config models.Config
+	store  models.StoreInfo
 }
 
 func textColumn[R any](name string, v func(*R) string) column[R] {
@@ -447,8 +454,8 @@ func timeColumn[R any](name string, v func(*R) *time.Time) column[R] {
 	return column[R]{name: name, kind: cellTime, time: v}
 }
 
-// when makes c an optional column, shown when show(config) holds.
-func (c column[R]) when(show func(*models.Config) bool) column[R] {
+// when makes c an optional column, shown when show holds for the run.
+func (c column[R]) when(show func(*columnContext) bool) column[R] {
 	c.show = show
 	return c
 }
@@ -486,12 +493,11 @@ type boundColumn[R any] struct {
 	table   func(*R) string
 }
 
-// columnsFor resolves spec for one run: the columns cfg shows, in order,
-// so that writing a row is a walk over a slice — no lookups, no boxing.
-func columnsFor[R any](spec []column[R], cfg *models.Config) []column[R] {
+// columnsFor resolves spec for one run: the columns it shows, in order.
+func columnsFor[R any](spec []column[R], run *columnContext) []column[R] {
 	cols := make([]column[R], 0, len(spec))
 	for _, c := range spec {
-		if c.show == nil || c.show(cfg) {
+		if c.show == nil || c.show(run) {
 			cols = append(cols, c)
 		}
 	}

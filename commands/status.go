@@ -27,7 +27,7 @@ var statusSpec = []column[models.StatusRow]{
 	timeColumn("locked_until", func(r *models.StatusRow) *time.Time { return r.LockedUntil }),
 	timeColumn("temp_code_until", func(r *models.StatusRow) *time.Time { return r.TempCodeUntil }),
 	boolColumn("protected", func(r *models.StatusRow) bool { return r.Protected }).
-		when(func(c *models.Config) bool { return c.Users.ProtectedColumn != "" }),
+		when(func(run *columnContext) bool { return run.config.Users.ProtectedColumn != "" }),
 }
 
 func (r *runner) statusCommand() *cli.Command {
@@ -116,7 +116,7 @@ func (r *runner) status(c *cli.Context) error {
 	if c.Bool("summary") {
 		return r.statusSummary(c, sess, refs, state)
 	}
-	opts := statusOptions{config: sess.svc.Config(), color: r.streams.Color}
+	opts := statusOptions{columns: columnContext{config: sess.svc.Config(), store: sess.store.Info()}, color: r.streams.Color}
 	if relative {
 		opts.now = r.streams.Now()
 	}
@@ -277,14 +277,14 @@ func (r *runner) statusSummary(c *cli.Context, sess *session, refs []models.User
 
 // statusOptions shape a listing beyond its format.
 type statusOptions struct {
-	config models.Config // the mapping: which optional columns show
-	color  bool          // table: colour the state column
-	now    time.Time     // table: show times relative to now, unless zero
+	columns columnContext // which optional columns show
+	color   bool          // table: colour the state column
+	now     time.Time     // table: show times relative to now, unless zero
 }
 
 // statusWriter renders status rows by statusSpec.
 type statusWriter = columnWriter[models.StatusRow]
 
 func newStatusWriter(format string, w io.Writer, opts statusOptions) *statusWriter {
-	return newColumnWriter(format, w, columnsFor(statusSpec, &opts.config), tableOptions{color: opts.color, now: opts.now})
+	return newColumnWriter(format, w, columnsFor(statusSpec, &opts.columns), tableOptions{color: opts.color, now: opts.now})
 }

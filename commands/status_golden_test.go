@@ -79,9 +79,9 @@ var goldenCases = []struct {
 }
 
 func goldenOptions(protected, color, relative bool) statusOptions {
-	opts := statusOptions{config: models.DefaultConfig(), color: color}
+	opts := statusOptions{columns: columnContext{config: models.DefaultConfig()}, color: color}
 	if protected {
-		opts.config.Users.ProtectedColumn = "is_protected"
+		opts.columns.config.Users.ProtectedColumn = "is_protected"
 	}
 	if relative {
 		opts.now = time.Date(2031, 3, 14, 12, 0, 0, 0, time.UTC)
