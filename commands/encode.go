@@ -233,6 +233,11 @@ func csvNeedsQuotes(s string) bool {
 }
 
 func csvStartsWithSpace(s string) bool {
+	// ASCII first, without decoding: unicode.IsSpace's ASCII spaces are
+	// TAB, LF, VT, FF, CR and the space.
+	if s != "" && s[0] < utf8.RuneSelf {
+		return s[0] == ' ' || '\t' <= s[0] && s[0] <= '\r'
+	}
 	r, _ := utf8.DecodeRuneInString(s)
 	return unicode.IsSpace(r)
 }
