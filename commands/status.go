@@ -28,6 +28,8 @@ var statusSpec = []column[models.StatusRow]{
 	timeColumn("temp_code_until", func(r *models.StatusRow) *time.Time { return r.TempCodeUntil }),
 	boolColumn("protected", func(r *models.StatusRow) bool { return r.Protected }).
 		when(func(run *columnContext) bool { return run.config.Users.ProtectedColumn != "" }),
+	intColumn("devices", func(r *models.StatusRow) int { return r.Devices }).
+		when(func(run *columnContext) bool { return run.store.DeviceCounts }),
 }
 
 func (r *runner) statusCommand() *cli.Command {
@@ -38,7 +40,8 @@ func (r *runner) statusCommand() *cli.Command {
 		ArgsUsage: "[USER…]",
 		Description: `Shows, for each user: id, login, email, state (enabled, pending, not-enrolled
 or locked; JSON and CSV say "disabled" for not-enrolled), backup codes left, when
-enrolled, when last used, consecutive failures and when a lockout ends. With no
+enrolled, when last used, consecutive failures and when a lockout ends (and,
+with --store django-otp, how many django-otp devices the user has). With no
 USER, lists every user in the users table, ordered by id, streaming so that
 millions of users need no more memory than one.
 
