@@ -73,6 +73,11 @@ func (s *Service) run(ctx context.Context, db *gorm.DB, users []User, bulk BulkO
 		}
 		errs := make([]error, hi-lo)
 		if err := s.runBatch(sess, ids, lo, hi, w, errs); err != nil {
+			if ctx.Err() != nil {
+				// Cancelled mid-batch: the transaction was rolled back,
+				// whatever the statement in flight then reported.
+				return &stoppedError{ctx.Err()}
+			}
 			if isEnvironmental(err) {
 				return &stoppedError{err}
 			}
@@ -82,6 +87,9 @@ func (s *Service) run(ctx context.Context, db *gorm.DB, users []User, bulk BulkO
 				for i := lo; i < hi; i++ {
 					one := make([]error, 1)
 					if err := s.runBatch(sess, ids, i, i+1, w, one); err != nil {
+						if ctx.Err() != nil {
+							err = ctx.Err()
+						}
 						if isEnvironmental(err) {
 							announce(lo, hi)
 							return &stoppedError{err}
@@ -117,6 +125,12 @@ func (s *Service) runBatch(sess session, ids []string, lo, hi int, w write, errs
 	var err error
 	for attempt := 0; ; attempt++ {
 		err = s.transaction(sess, func(tx *gorm.DB) error {
+			// The transaction began (and will commit) under the caller's
+			// context, so cancelling it rolls the batch back at its next
+			// statement; the statements themselves run uncancellable on
+			// SQLite, whose driver starts a goroutine for every one
+			// under a cancellable context (rowContext).
+			tx = tx.WithContext(rowContext(tx.Statement.Context, sess.d))
 			clear(errs)
 			resetChanges(tx)
 			existing, err := s.existingStates(tx, sess.d, ids[lo:hi])

@@ -3,6 +3,7 @@ package models
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -17,17 +18,24 @@ const rowsPerInsert = 100
 // once per call instead of once per batch, and nothing is reflected or
 // returned. Bulk enrollment writes a million backup-code rows this way.
 func insertRows(tx *gorm.DB, d dialect, table string, columns []string, rows [][]any) error {
+	return insertStatements(tx, rowsPerInsert, rows, func(n int) string { return insertSQL(d, table, columns, n) })
+}
+
+// insertStatements executes the statement query(n) for each run of n
+// rows, n = perStatement but for the last run, binding the values of its
+// rows in order. The full-size statement is prepared once.
+func insertStatements(tx *gorm.DB, perStatement int, rows [][]any, query func(n int) string) error {
 	if len(rows) == 0 {
 		return nil
 	}
 	ctx := tx.Statement.Context
-	full := min(rowsPerInsert, len(rows))
-	stmt, err := tx.Statement.ConnPool.PrepareContext(ctx, insertSQL(d, table, columns, full))
+	full := min(perStatement, len(rows))
+	stmt, err := tx.Statement.ConnPool.PrepareContext(ctx, query(full))
 	if err != nil {
 		return err
 	}
 	defer stmt.Close()
-	args := make([]any, 0, full*len(columns))
+	args := make([]any, 0, full*len(rows[0]))
 	for lo := 0; lo < len(rows); lo += full {
 		chunk := rows[lo:min(lo+full, len(rows))]
 		args = args[:0]
@@ -37,7 +45,7 @@ func insertRows(tx *gorm.DB, d dialect, table string, columns []string, rows [][
 		if len(chunk) == full {
 			_, err = stmt.ExecContext(ctx, args...)
 		} else {
-			_, err = tx.Statement.ConnPool.ExecContext(ctx, insertSQL(d, table, columns, len(chunk)), args...)
+			_, err = tx.Statement.ConnPool.ExecContext(ctx, query(len(chunk)), args...)
 		}
 		if err != nil {
 			return err
@@ -45,6 +53,14 @@ func insertRows(tx *gorm.DB, d dialect, table string, columns []string, rows [][
 	}
 	return nil
 }
+
+// sqliteTimeLayout is how mattn/go-sqlite3 stores a bound time.Time
+// (its SQLiteTimestampFormats[0]). Binding the text instead stores the
+// same value (TestSQLiteTimeIsTheDriversText) and lets a value shared by
+// many rows be formatted once.
+const sqliteTimeLayout = "2006-01-02 15:04:05.999999999-07:00"
+
+func sqliteTime(t time.Time) string { return t.Format(sqliteTimeLayout) }
 
 func insertSQL(d dialect, table string, columns []string, n int) string {
 	var b strings.Builder
