@@ -228,8 +228,8 @@ func (s *Service) insertCodeSets(tx *gorm.DB, d dialect, sets []codeSet) error {
 }
 
 // codeSetsPerInsert is how many users' code sets one SQLite statement
-// carries: with ten codes each, as many rows as rowsPerInsert × 5.
-const codeSetsPerInsert = 50
+// carries (with ten codes each, 100 rows); see sqliteRowsPerInsert.
+const codeSetsPerInsert = 10
 
 // codeSetInsertSQL inserts users code sets of codes codes each, bound as
 // (user id, created at, records) per user: a join with the code numbers

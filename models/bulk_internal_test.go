@@ -243,3 +243,95 @@ func TestExistingStatesFindsAnyID(t *testing.T) {
 		}
 	}
 }
+
+// SQLite's insert that binds shared values once stores exactly what the
+// plain multi-row INSERT stores, whichever columns the rows of each
+// statement have in common.
+func TestInsertSharingStoresTheSameRows(t *testing.T) {
+	db, _ := openInsertTestDB(t)
+	d, err := dialectOf(db)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := db.Exec(`CREATE TABLE mixed (id INTEGER PRIMARY KEY AUTOINCREMENT, s TEXT, n INTEGER, b BLOB, at DATETIME, maybe DATETIME, flag INTEGER, big INTEGER)`).Error; err != nil {
+		t.Fatal(err)
+	}
+	columns := []string{"s", "n", "b", "at", "maybe", "flag", "big"}
+	t0 := truncateTime(time.Now())
+	t1 := t0.Add(time.Second)
+	var nilTime *time.Time
+	row := func(i int) []any {
+		r := []any{"actor", 6, []byte{1, 2}, t0, nilTime, true, int64(-1)}
+		switch {
+		case i%7 == 3:
+			r[0] = fmt.Sprintf("user %d", i)
+		case i%11 == 5:
+			r[1], r[3] = i, t1
+		case i%13 == 0:
+			r[4], r[5] = &t1, false
+		case i%17 == 2:
+			r[0], r[6] = nil, int64(i)
+		}
+		if i >= 250 {
+			r[2] = []byte(fmt.Sprint(i)) // and from here on some chunks share everything else
+			r[0] = "actor"
+		}
+		return r
+	}
+	dump := func() []string {
+		rows, err := db.Raw(`SELECT quote(s), quote(n), quote(b), quote(at), quote(maybe), quote(flag), quote(big), typeof(at) FROM mixed ORDER BY id`).Rows()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var f [8]string
+			if err := rows.Scan(&f[0], &f[1], &f[2], &f[3], &f[4], &f[5], &f[6], &f[7]); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, fmt.Sprint(f))
+		}
+		return out
+	}
+	for _, n := range []int{1, 2, rowsPerInsert, rowsPerInsert + 1, 437} {
+		rows := make([][]any, n)
+		for i := range rows {
+			rows[i] = row(i)
+		}
+		if n == 437 {
+			// A run of rows identical in every column but the blob.
+			for i := 300; i < 400; i++ {
+				rows[i] = []any{"same", 1, []byte{byte(i)}, t0, nilTime, true, int64(7)}
+			}
+		}
+		if err := db.Exec("DELETE FROM mixed").Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := insertStatements(db, rowsPerInsert, rows, func(k int) string { return insertSQL(d, "mixed", columns, k) }); err != nil {
+			t.Fatal(err)
+		}
+		want := dump()
+		if err := db.Exec("DELETE FROM mixed").Error; err != nil {
+			t.Fatal(err)
+		}
+		if err := insertRows(db, d, "mixed", columns, rows); err != nil {
+			t.Fatal(err)
+		}
+		got := dump()
+		if len(got) != n || len(want) != n {
+			t.Fatalf("%d rows: %d stored sharing, %d plainly", n, len(got), len(want))
+		}
+		for i := range want {
+			if got[i] != want[i] {
+				t.Fatalf("%d rows, row %d: sharing stored %s, plainly %s", n, i, got[i], want[i])
+			}
+		}
+	}
+	if got := sharedColumns([][]any{row(1), row(4)}, len(columns)); got != 0b1111011 {
+		t.Errorf("sharedColumns of two ordinary rows = %b, want every column but the blob", got)
+	}
+	if q := sharingInsertSQL(d, "mixed", columns[:3], 2, 0b101); q != `INSERT INTO "mixed" ("s", "n", "b") VALUES (?3, ?1, ?4), (?3, ?2, ?4)` {
+		t.Errorf("sharingInsertSQL = %s", q)
+	}
+}
