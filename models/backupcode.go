@@ -149,18 +149,30 @@ func (c codeSet) rows() []BackupCode {
 // their plaintext (shown once) and the set to store. The randomness is
 // read once for the whole set, in the order newBackupCode and newSalt
 // would read it code after code: a code's symbols, then its salt.
-func (s *Service) newCodeSet(userID string, now time.Time) ([]string, codeSet, error) {
+// scratch, if not nil, is reused for the random bytes across calls.
+func (s *Service) newCodeSet(userID string, now time.Time, scratch *[]byte) ([]string, codeSet, error) {
 	const drawn = backupCodeLen + saltLen // random bytes per code
 	n := s.cfg.BackupCodeCount
-	random := make([]byte, n*drawn)
+	var random []byte
+	if scratch != nil && cap(*scratch) >= n*drawn {
+		random = (*scratch)[:n*drawn]
+	} else {
+		random = make([]byte, n*drawn)
+		if scratch != nil {
+			*scratch = random
+		}
+	}
+	defer clear(random)
 	if _, err := io.ReadFull(s.cfg.Random, random); err != nil {
 		return nil, codeSet{}, fmt.Errorf("generate backup codes: %w", err)
 	}
-	text := make([]byte, 0, n*backupCodeText)
+	var text strings.Builder
+	text.Grow(n * backupCodeText)
+	var code [backupCodeText]byte
 	records := make([]byte, n*codeRecord)
 	for i := range n {
 		r := random[i*drawn : (i+1)*drawn]
-		text = appendBackupCode(text, r)
+		text.Write(appendBackupCode(code[:0], r))
 		// The hash input, salt || normalized code, as hashBackupCode has it.
 		var in [saltLen + backupCodeLen]byte
 		copy(in[:], r[backupCodeLen:])
@@ -172,18 +184,17 @@ func (s *Service) newCodeSet(userID string, now time.Time) ([]string, codeSet, e
 		copy(rec, r[backupCodeLen:])
 		copy(rec[saltLen:], sum[:])
 	}
-	all := string(text) // one string; the codes are slices of it
+	all := text.String() // one string; the codes are slices of it
 	plain := make([]string, n)
 	for i := range plain {
 		plain[i] = all[i*backupCodeText : (i+1)*backupCodeText]
 	}
-	clear(random)
 	return plain, codeSet{userID: userID, created: now, records: records}, nil
 }
 
 // newBackupCodes returns the plaintext codes and their hashed rows.
 func (s *Service) newBackupCodes(userID string, now time.Time) ([]string, []BackupCode, error) {
-	plain, set, err := s.newCodeSet(userID, now)
+	plain, set, err := s.newCodeSet(userID, now, nil)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -335,9 +346,10 @@ func (s *Service) regenerateWrite(users []User, plain [][]string) write {
 	w.prepare = func(lo, hi int) error {
 		clear(sets[:lo]) // earlier batches are settled
 		now := s.now()
+		var scratch []byte
 		for i := lo; i < hi; i++ {
 			var err error
-			if plain[i], sets[i], err = s.newCodeSet(users[i].ID, now); err != nil {
+			if plain[i], sets[i], err = s.newCodeSet(users[i].ID, now, &scratch); err != nil {
 				return err
 			}
 		}

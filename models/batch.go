@@ -221,7 +221,7 @@ func batches(ids []string, size int) [][2]int {
 	}
 	var out [][2]int
 	lo := 0
-	seen := map[string]bool{}
+	seen := make(map[string]bool, min(size, len(ids)))
 	for i, id := range ids {
 		if i-lo == size || seen[id] {
 			out = append(out, [2]int{lo, i})

@@ -122,8 +122,9 @@ func (s *Service) EnrollMany(ctx context.Context, db *gorm.DB, es []*Enrollment,
 	w := write{
 		action: ActionEnroll,
 		prepare: func(lo, hi int) error {
+			var scratch []byte
 			for i := lo; i < hi; i++ {
-				prepared[i], prepErrs[i] = s.prepareEnrollment(es[i], opt)
+				prepared[i], prepErrs[i] = s.prepareEnrollment(es[i], opt, &scratch)
 			}
 			return nil
 		},
@@ -213,7 +214,7 @@ type preparedEnrollment struct {
 	action   string // audit action: enroll or import
 }
 
-func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions) (*preparedEnrollment, error) {
+func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions, scratch *[]byte) (*preparedEnrollment, error) {
 	key, err := s.requireKey()
 	if err != nil {
 		return nil, err
@@ -249,7 +250,7 @@ func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions) (*prepared
 	if cred.Secret, err = key.seal(e.User.ID, e.secret); err != nil {
 		return nil, err
 	}
-	plain, codes, err := s.newCodeSet(e.User.ID, now)
+	plain, codes, err := s.newCodeSet(e.User.ID, now, scratch)
 	if err != nil {
 		return nil, err
 	}

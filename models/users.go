@@ -201,9 +201,15 @@ func (s *Service) LookupUsers(ctx context.Context, db *gorm.DB, refs []UserRef) 
 	// resolves a hundred thousand of them.
 	next := make([]int, len(refs))
 	for _, byID := range []bool{false, true} {
-		position := map[string]int{} // value → its index into values
-		var values []string
-		var first, last []int // per value: its first and last index into refs
+		n := 0
+		for _, ref := range refs {
+			if ref.ByID == byID {
+				n++
+			}
+		}
+		position := make(map[string]int, n) // value → its index into values
+		values := make([]string, 0, n)
+		first, last := make([]int, 0, n), make([]int, 0, n) // per value: its first and last index into refs
 		for i, ref := range refs {
 			if ref.ByID != byID {
 				continue
@@ -314,8 +320,8 @@ func (s *Service) matchChunk(sess session, byID bool, values []string) ([][]User
 	// array, in the database's order.
 	group := make([]int, len(rows))
 	groups := 0
-	ofKey := make(map[string]int, len(rows)) // id key, or login, → group
-	ofClass := make(map[int64]int)           // collation class → group
+	ofKey := make(map[string]int, len(rows))  // id key, or login, → group
+	ofClass := make(map[int64]int, len(rows)) // collation class → group
 	for k, r := range rows {
 		if byID {
 			g, ok := ofKey[idKey(r.ID)]
