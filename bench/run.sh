@@ -98,7 +98,7 @@ if [ -n "$BASELINE" ]; then
 	git -C "$ROOT" archive "$rev" | tar -x -C "$src"
 	(cd "$src" && go build -o "$BASE_BIN" .)
 	rm -rf "$src"
-	BASELINE="$BASELINE ($rev)"
+	[ "$BASELINE" = "$rev" ] || BASELINE="$BASELINE ($rev)"
 fi
 
 KEY="$W/bench.key"
