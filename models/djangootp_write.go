@@ -3,7 +3,6 @@ package models
 import (
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"strings"
 
@@ -101,19 +100,7 @@ func (z *DjangoOTP) AbandonEnrollment(ctx context.Context, db *gorm.DB, e *Enrol
 
 // Enroll is EnrollMany of one.
 func (z *DjangoOTP) Enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt EnrollOptions) (EnrollResult, error) {
-	var (
-		res    EnrollResult
-		resErr error
-	)
-	err := z.EnrollMany(ctx, db, []*Enrollment{e}, opt, BulkOptions{}, func(_ int, r EnrollResult, err error) { res, resErr = r, err })
-	var stopped *stoppedError
-	if errors.As(err, &stopped) {
-		err = stopped.err
-	}
-	if err != nil {
-		return EnrollResult{}, fmt.Errorf("enroll %s: %w", e.User, err)
-	}
-	return res, resErr
+	return enrollOne(ctx, db, e, opt, z.EnrollMany)
 }
 
 // EnrollMany gives each user a TOTP device named "default" —
@@ -193,15 +180,10 @@ func (z *DjangoOTP) EnrollMany(ctx context.Context, db *gorm.DB, es []*Enrollmen
 			if err := djangoParams(e.Params); err != nil {
 				p.err = err
 			} else if opt.ConfirmCode != "" {
-				code := normalizeTOTPInput(opt.ConfirmCode)
-				switch step, ok, err := matchStep(e.secret, code, now, z.svc.cfg.Skew, e.Params); {
-				case !IsTOTPCode(code, e.Params.Digits):
-					p.err = fmt.Errorf("%w: want %d digits", ErrMalformedCode, e.Params.Digits)
-				case err != nil:
-					return err
-				case !ok:
-					p.err = fmt.Errorf("%w: the confirmation code does not match the new secret (check the phone's clock)", ErrCodeRejected)
-				default:
+				step, err := z.svc.confirmStep(e, opt.ConfirmCode, now)
+				if err != nil {
+					p.err = err
+				} else {
 					p.confirmed, p.lastT = true, step
 				}
 			}

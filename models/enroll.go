@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"time"
 
 	"gorm.io/gorm"
 )
@@ -56,6 +57,23 @@ func (s *Service) CheckCode(e *Enrollment, code string) (bool, error) {
 	return ok, err
 }
 
+// confirmStep checks the first code from the app against e's new secret
+// and returns its time step, which is then never accepted again.
+func (s *Service) confirmStep(e *Enrollment, input string, now time.Time) (int64, error) {
+	code := normalizeTOTPInput(input)
+	if !IsTOTPCode(code, e.Params.Digits) {
+		return 0, fmt.Errorf("%w: want %d digits", ErrMalformedCode, e.Params.Digits)
+	}
+	step, ok, err := matchStep(e.secret, code, now, s.cfg.Skew, e.Params)
+	if err != nil {
+		return 0, err
+	}
+	if !ok {
+		return 0, fmt.Errorf("%w: the confirmation code does not match the new secret (check the phone's clock)", ErrCodeRejected)
+	}
+	return step, nil
+}
+
 // EnrollOptions control how an enrollment is saved.
 type EnrollOptions struct {
 	// Force replaces an existing enrollment (its backup codes go with it).
@@ -83,11 +101,18 @@ type EnrollResult struct {
 // Enroll saves e: the sealed secret, a fresh set of backup codes and an
 // audit row, in one transaction; it is EnrollMany of one.
 func (s *Service) Enroll(ctx context.Context, db *gorm.DB, e *Enrollment, opt EnrollOptions) (EnrollResult, error) {
+	return enrollOne(ctx, db, e, opt, s.EnrollMany)
+}
+
+// enrollOne is a store's Enroll: its EnrollMany on a batch of one, a stop
+// reported as its cause.
+func enrollOne(ctx context.Context, db *gorm.DB, e *Enrollment, opt EnrollOptions,
+	many func(context.Context, *gorm.DB, []*Enrollment, EnrollOptions, BulkOptions, func(int, EnrollResult, error)) error) (EnrollResult, error) {
 	var (
 		res    EnrollResult
 		resErr error
 	)
-	err := s.EnrollMany(ctx, db, []*Enrollment{e}, opt, BulkOptions{}, func(_ int, r EnrollResult, err error) { res, resErr = r, err })
+	err := many(ctx, db, []*Enrollment{e}, opt, BulkOptions{}, func(_ int, r EnrollResult, err error) { res, resErr = r, err })
 	var stopped *stoppedError
 	if errors.As(err, &stopped) {
 		err = stopped.err
@@ -232,16 +257,9 @@ func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions, scratch *[
 		EnrolledBy: s.cfg.Actor,
 	}
 	if opt.ConfirmCode != "" {
-		code := normalizeTOTPInput(opt.ConfirmCode)
-		if !IsTOTPCode(code, e.Params.Digits) {
-			return nil, fmt.Errorf("%w: want %d digits", ErrMalformedCode, e.Params.Digits)
-		}
-		step, ok, err := matchStep(e.secret, code, now, s.cfg.Skew, e.Params)
+		step, err := s.confirmStep(e, opt.ConfirmCode, now)
 		if err != nil {
 			return nil, err
-		}
-		if !ok {
-			return nil, fmt.Errorf("%w: the confirmation code does not match the new secret (check the phone's clock)", ErrCodeRejected)
 		}
 		cred.State, cred.ActivatedAt, cred.LastStep = StateActive, &now, step
 	} else if opt.Imported {
