@@ -50,8 +50,9 @@ type Project struct {
 	DB  string
 	Dir string // the project directory: settings, helper, the SQLite file
 
-	env []string
-	srv *server
+	env  []string
+	srv  *server
+	gorm *gorm.DB
 }
 
 // server is the project's long-running helper process (helper.py --serve).
@@ -475,7 +476,12 @@ func SetThrottleOp(login string, count int, secondsAgo float64) Op {
 	return Op{"op": "set_throttle", "login": login, "count": count, "seconds_ago": secondsAgo}
 }
 func SchemaDumpOp() Op { return Op{"op": "schema"} }
-func DataDumpOp() Op   { return Op{"op": "data"} }
+func DataDumpOp(skip ...string) Op {
+	if skip == nil {
+		skip = []string{}
+	}
+	return Op{"op": "data", "skip": skip}
+}
 func SQLOp(sql string, params ...any) Op {
 	if params == nil {
 		params = []any{}
@@ -606,13 +612,34 @@ func (p *Project) SchemaDump(t *testing.T) string {
 	return r.Dump
 }
 
-// DataDump renders every row of every table, totpadm's included, so equal
-// dumps mean no data changed.
-func (p *Project) DataDump(t *testing.T) string {
+// DataDump renders every row of every table but skip (totpadm's included
+// unless skipped), so equal dumps mean no data changed.
+func (p *Project) DataDump(t *testing.T, skip ...string) string {
 	t.Helper()
 	var r struct{ Dump string }
-	p.one(t, DataDumpOp(), &r)
+	p.one(t, DataDumpOp(skip...), &r)
 	return r.Dump
+}
+
+// Tables lists every table of the project's database.
+func (p *Project) Tables(t *testing.T) []string {
+	t.Helper()
+	var r struct{ Tables []string }
+	p.one(t, Op{"op": "tables"}, &r)
+	return r.Tables
+}
+
+// Gorm is a connection of the test's own to the project's database
+// (totpadm's driver, opened as totpadm opens it), for holding locks and
+// for assertions; closed before the database is dropped.
+func (p *Project) Gorm(t *testing.T) *gorm.DB {
+	t.Helper()
+	if p.gorm == nil {
+		p.gorm = open(t, p.DB)
+		db := p.gorm
+		t.Cleanup(func() { config.Close(db) })
+	}
+	return p.gorm
 }
 
 // SQL runs one statement through Django's connection and returns its rows.

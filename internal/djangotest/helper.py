@@ -200,6 +200,10 @@ def op_data(o):
     return {"dump": "\n".join(lines)}
 
 
+def op_tables(o):
+    return {"tables": sorted(connection.introspection.table_names())}
+
+
 def op_sql(o):
     with connection.cursor() as c:
         c.execute(o["sql"], o.get("params") or [])
