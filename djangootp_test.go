@@ -381,16 +381,19 @@ func TestDjangoVerifyTOTP(t *testing.T) {
 			}
 		}
 
-		// A wrong code: refused and counted, as django-otp counts it.
+		// A wrong code: refused and counted, as django-otp counts it. After
+		// five failures long ago (their back-off over) it is the sixth,
+		// which throttles for 2^5 = 32 s.
+		p.SetThrottle(t, "alice", 5, 3600)
 		if r := djRun(t, p, "verify", "alice", wrong); r.Code != 1 || !strings.Contains(r.Stderr, "wrong code") {
 			t.Errorf("wrong code: exit %d, %q", r.Code, r.Stderr)
 		}
-		check("after a wrong code", -1, 0, 1)
-		// Within the 1 s back-off even the right code is refused, uncounted.
+		check("after a wrong code", -1, 0, 6)
+		// During the back-off even the right code is refused, uncounted.
 		if r := djRun(t, p, "verify", "alice", c0); r.Code != 1 || !strings.Contains(strings.ToLower(r.Stderr), "locked") {
 			t.Errorf("right code while throttled: exit %d, %q, want 1 and locked", r.Code, r.Stderr)
 		}
-		check("after a code while throttled", -1, 0, 1)
+		check("after a code while throttled", -1, 0, 6)
 		p.SetThrottle(t, "alice", 0, 0)
 
 		// The right code: accepted, its step recorded, throttling reset.
@@ -601,8 +604,8 @@ func TestDjangoUnlock(t *testing.T) {
 		p.CreateTOTPDevice(t, "alice", "tablet", false)
 		p.CreateStaticDevice(t, "alice", []string{"ka7rt3xm"})
 		p.CreateTOTPDevice(t, "bob", "phone", true)
-		p.SetThrottle(t, "alice", 4, 0)
-		p.SetThrottle(t, "bob", 4, 0)
+		p.SetThrottle(t, "alice", 8, 0)
+		p.SetThrottle(t, "bob", 8, 0)
 		for _, a := range p.VerifyIsAllowed(t, "alice") {
 			if a.Allowed {
 				t.Fatalf("not throttled: %+v", a)
