@@ -265,6 +265,7 @@ const (
 	flagOutput      = "output"
 	flagActor       = "actor"
 	flagUsersTable  = "users-table"
+	flagStore       = "store"
 	flagIDColumn    = "user-id-column"
 	flagLoginColumn = "user-login-column"
 	flagEmailColumn = "user-email-column"
@@ -289,6 +290,7 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagIssuer, EnvVars: env("ISSUER"), Value: "totpadm", Usage: "issuer shown by authenticator apps above the account"},
 		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, EnvVars: env("OUTPUT"), Value: formatTable, Usage: "output format: table, json (one object per line) or csv"},
 		&cli.StringFlag{Name: flagActor, EnvVars: env("ACTOR"), Usage: "who is acting, for the audit log (default: $SUDO_USER, else the OS user)"},
+		&cli.StringFlag{Name: flagStore, EnvVars: env("STORE"), Value: models.StoreTotpadm, Usage: "where the 2FA data lives: totpadm (its own tables) or django-otp (a Django application's django-otp tables, with django-otp's rules; users table auth_user)"},
 		&cli.StringFlag{Name: flagUsersTable, EnvVars: env("USERS_TABLE"), Value: models.DefaultUsersTable.Table, Usage: "the application's users table (may be schema.table)"},
 		&cli.StringFlag{Name: flagIDColumn, EnvVars: env("USER_ID_COLUMN"), Value: models.DefaultUsersTable.IDColumn, Usage: "users-table id column (integer, UUID or text)"},
 		&cli.StringFlag{Name: flagLoginColumn, EnvVars: env("USER_LOGIN_COLUMN"), Value: models.DefaultUsersTable.LoginColumn, Usage: "users-table login column"},

@@ -35,7 +35,7 @@ func (r *runner) backupCodes(c *cli.Context) error {
 	}
 	return r.runPerUser(c, perUser{verb: "backup-codes", key: keyNone, columns: []string{"backup_codes"}, spec: func(sess *session) peruser.Spec {
 		return r.protect(c, sess, guard{action: models.ActionBackupCodes}, peruser.Spec{Verb: "backup-codes", Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
-			return sess.svc.RegenerateMany(ctx, sess.db, users, models.BulkOptions{}, func(j int, codes []string, err error) {
+			return sess.store.RegenerateMany(ctx, sess.db, users, models.BulkOptions{}, func(j int, codes []string, err error) {
 				res := peruser.Result{Outcome: OutcomeRegenerated, Err: err, Extra: record{{"backup_codes", codes}}}
 				if err != nil {
 					res.Outcome = statusOf(err)

@@ -58,7 +58,7 @@ func (r *runner) disable(c *cli.Context) error {
 		return r.protect(c, sess, guard{action: models.ActionDisable, reason: reason}, peruser.Spec{
 			Verb: "disable",
 			Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
-				return sess.svc.DisableMany(ctx, sess.db, users, reason, models.BulkOptions{}, func(j int, err error) {
+				return sess.store.DisableMany(ctx, sess.db, users, reason, models.BulkOptions{}, func(j int, err error) {
 					res := peruser.Result{Outcome: OutcomeDisabled}
 					switch {
 					case errors.Is(err, models.ErrNotEnrolled):
@@ -73,7 +73,7 @@ func (r *runner) disable(c *cli.Context) error {
 			DryRun: func(ctx context.Context, users []models.User, report peruser.Report) error {
 				for j, u := range users {
 					res := peruser.Result{Outcome: OutcomeWouldDisable}
-					st, err := sess.svc.UserStatus(ctx, sess.db, u)
+					st, err := sess.store.UserStatus(ctx, sess.db, u)
 					switch {
 					case err != nil:
 						res.Outcome, res.Err = OutcomeError, err

@@ -164,19 +164,37 @@ func (r *runner) doctor(c *cli.Context) error {
 		report.add(checkResult{name: "users table", ok: true, detail: fmt.Sprintf("%s: id %s (%s), login %s, %s", u.Table, u.IDColumn, info.IDType, u.LoginColumn, email)})
 	}
 
+	store, err := st.bareStore()
+	if err != nil {
+		report.add(checkResult{name: "config", detail: err.Error()})
+		return report.finish()
+	}
+	info := store.Info()
 	schemaOK := false
-	switch err := models.CheckSchema(c.Context, db, st.tables); {
-	case err == nil:
+	switch err := store.CheckSchema(c.Context, db); {
+	case err == nil && info.NeedsKey:
 		schemaOK = true
 		report.add(checkResult{name: "schema", ok: true, detail: fmt.Sprintf("version %d (%s, %s, %s)", models.SchemaVersion, st.tables.Credentials, st.tables.BackupCodes, st.tables.AuditLog)})
-	case errors.Is(err, models.ErrSchemaMissing):
+	case err == nil:
+		schemaOK = true
+		report.add(checkResult{name: "schema", ok: true, detail: fmt.Sprintf("%s store: %s readable; totpadm's audit log %s", info.Name, strings.Join(info.Tables, ", "), st.tables.AuditLog)})
+	case errors.Is(err, models.ErrSchemaMissing) && err.Error() == models.ErrSchemaMissing.Error():
 		report.add(checkResult{name: "schema", detail: "totpadm's tables do not exist", fix: "run `totpadm migrate`"})
+	case errors.Is(err, models.ErrSchemaMissing):
+		report.add(checkResult{name: "schema", detail: err.Error(), fix: "run the application's `manage.py migrate`, and `totpadm migrate` for totpadm's audit log"})
 	default:
 		report.add(checkResult{name: "schema", detail: err.Error(), fix: "run `totpadm migrate`, or upgrade totpadm if the database is newer"})
 	}
 
 	r.doctorAuditLog(c, report, db, st.tables, schemaOK)
-	r.doctorKey(c, report, st, db, keyFile, schemaOK)
+	if info.NeedsKey {
+		r.doctorKey(c, report, st, db, keyFile, schemaOK)
+	} else {
+		report.add(checkResult{name: "key", ok: true, detail: fmt.Sprintf("not needed: the %s store keeps its secrets itself", info.Name)})
+		report.add(checkResult{name: "secrets", ok: true, warn: true,
+			detail: fmt.Sprintf("not encrypted at rest: %s keeps TOTP keys and backup codes in plain text (%s)", info.Name, strings.Join(info.Tables, ", ")),
+			fix:    "restrict who can read those tables and the database's backups; anyone who can read them can make codes"})
+	}
 	r.doctorClock(c, report, db)
 	return report.finish()
 }

@@ -177,13 +177,13 @@ func (e *enrollment) many(ctx context.Context, users []models.User, report perus
 func (e *enrollment) batch(ctx context.Context, users []models.User, report peruser.Report) error {
 	enrollments := make([]*models.Enrollment, len(users))
 	for j, u := range users {
-		enr, err := e.sess.svc.NewEnrollment(u, e.params)
+		enr, err := e.sess.store.NewEnrollment(u, e.params)
 		if err != nil {
 			return err
 		}
 		enrollments[j] = enr
 	}
-	return e.sess.svc.EnrollMany(ctx, e.sess.db, enrollments, e.options(), models.BulkOptions{}, func(j int, saved models.EnrollResult, err error) {
+	return e.sess.store.EnrollMany(ctx, e.sess.db, enrollments, e.options(), models.BulkOptions{}, func(j int, saved models.EnrollResult, err error) {
 		enr := enrollments[j]
 		o := outcome{user: users[j]}
 		switch {
@@ -214,7 +214,7 @@ func (e *enrollment) batch(ctx context.Context, users []models.User, report peru
 // dryRun reports what enroll would do for user without changing anything.
 func (e *enrollment) dryRun(user models.User) (outcome, string) {
 	o := outcome{user: user, status: OutcomeWouldEnroll}
-	st, err := e.sess.svc.UserStatus(e.c.Context, e.sess.db, user)
+	st, err := e.sess.store.UserStatus(e.c.Context, e.sess.db, user)
 	switch {
 	case err != nil:
 		o.status, o.err = OutcomeError, err
@@ -254,7 +254,7 @@ func (e *enrollment) one(user models.User) outcome {
 
 func (e *enrollment) confirm(user models.User) outcome {
 	o := outcome{user: user}
-	if _, err := e.sess.svc.Confirm(e.c.Context, e.sess.db, user, e.c.String("code")); err != nil {
+	if _, err := e.sess.store.Confirm(e.c.Context, e.sess.db, user, e.c.String("code")); err != nil {
 		o.status, o.err = statusOf(err), err
 		return o
 	}
@@ -267,7 +267,7 @@ func (e *enrollment) confirm(user models.User) outcome {
 // interactive shows the QR code, asks for the first code, and saves the
 // enrollment only once that code matches.
 func (e *enrollment) interactive(user models.User) outcome {
-	ctx, db, svc := e.c.Context, e.sess.db, e.sess.svc
+	ctx, db, svc := e.c.Context, e.sess.db, e.sess.store
 	o := outcome{user: user}
 	current, err := svc.UserStatus(ctx, db, user)
 	if err != nil {
@@ -428,7 +428,7 @@ func (e *enrollment) promptText(enr *models.Enrollment) string {
 // prompt asks for the first code until one matches, without saving
 // anything: an abandoned enrollment leaves no trace in the database.
 func (e *enrollment) prompt(enr *models.Enrollment) (string, error) {
-	svc := e.sess.svc
+	svc := e.sess.store
 	for attempt := 1; attempt <= confirmAttempts; attempt++ {
 		fmt.Fprint(e.r.streams.Err, e.promptText(enr))
 		line, err := readLine(e.c.Context, e.stdin)
@@ -460,6 +460,10 @@ func (e *enrollment) showBackupCodes(user models.User, codes []string) {
 	if e.sess.format != formatTable {
 		return
 	}
-	lead := terminalSafe(user.String()) + ": backup codes for when the phone is lost; each works once, shown only now (they are not stored in readable form: keep them somewhere safe)"
+	stored := "they are not stored in readable form: keep them somewhere safe"
+	if !e.sess.store.Info().CodesHashed {
+		stored = "type each exactly as shown; keep them somewhere safe"
+	}
+	lead := terminalSafe(user.String()) + ": backup codes for when the phone is lost; each works once, shown only now (" + stored + ")"
 	fmt.Fprint(e.r.streams.Out, "\n"+backupCodesBlock(lead, codes)+"\n")
 }

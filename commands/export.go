@@ -67,7 +67,7 @@ func (r *runner) export(c *cli.Context) error {
 	}
 	defer sess.close()
 	if all {
-		err := sess.svc.EachStatus(c.Context, sess.db, "", func(row models.StatusRow) error {
+		err := sess.store.EachStatus(c.Context, sess.db, "", func(row models.StatusRow) error {
 			if row.State != models.StatusDisabled {
 				refs = append(refs, models.UserRef{ByID: true, Value: row.ID})
 			}
@@ -96,7 +96,7 @@ func (r *runner) export(c *cli.Context) error {
 				// named so, not by the id:N the run looked them up with.
 				o.ref = models.UserRef{Value: user.String()}
 			}
-			exp, err := sess.svc.ExportEnrollment(ctx, sess.db, user)
+			exp, err := sess.store.ExportEnrollment(ctx, sess.db, user)
 			human := ""
 			switch {
 			case err != nil:
@@ -236,7 +236,7 @@ func (r *runner) importURIs(c *cli.Context) error {
 				out.Put(i, outcome{ref: refs[i], user: users[i], status: OutcomeProtected, err: err}.result(""))
 				continue
 			}
-			enr, err := sess.svc.ImportedEnrollment(users[i], l.uri.Secret, l.uri.Params)
+			enr, err := sess.store.ImportedEnrollment(users[i], l.uri.Secret, l.uri.Params)
 			if err != nil {
 				out.Put(i, outcome{ref: refs[i], user: users[i], status: OutcomeInvalid, err: usageError{err}}.result(""))
 				continue
@@ -246,7 +246,7 @@ func (r *runner) importURIs(c *cli.Context) error {
 		}
 	}
 	opt := models.EnrollOptions{Imported: true, Force: c.Bool("force"), SkipEnrolled: c.Bool("skip-enrolled")}
-	err = sess.svc.EnrollMany(c.Context, sess.db, enrollments, opt, models.BulkOptions{}, func(j int, saved models.EnrollResult, err error) {
+	err = sess.store.EnrollMany(c.Context, sess.db, enrollments, opt, models.BulkOptions{}, func(j int, saved models.EnrollResult, err error) {
 		i := index[j]
 		o := outcome{ref: refs[i], user: users[i], status: OutcomeImported}
 		switch {
@@ -289,7 +289,7 @@ func exactLogin(account string, user models.User, err error) (models.User, error
 
 func (r *runner) importDryRun(c *cli.Context, sess *session, line int, ref models.UserRef, user models.User) outcome {
 	o := outcome{ref: ref, user: user, status: OutcomeWouldImport}
-	st, err := sess.svc.UserStatus(c.Context, sess.db, user)
+	st, err := sess.store.UserStatus(c.Context, sess.db, user)
 	switch {
 	case err != nil:
 		o.status, o.err = OutcomeError, err

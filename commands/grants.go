@@ -42,6 +42,9 @@ Examples:
 }
 
 func (r *runner) grants(c *cli.Context) error {
+	if err := r.storeCan(c, "grants", isNativeStore, "the least-privilege SQL for a framework's tables is not written yet; grant the role what the application's own role has on them"); err != nil {
+		return err
+	}
 	st, err := r.settings(c)
 	if err != nil {
 		return err

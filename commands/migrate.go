@@ -6,7 +6,6 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/totpadm/totpadm/config"
-	"github.com/totpadm/totpadm/models"
 )
 
 func (r *runner) migrateCommand() *cli.Command {
@@ -55,7 +54,11 @@ func (r *runner) migrate(c *cli.Context) error {
 	defer sess.close()
 
 	dryRun := c.Bool("dry-run")
-	plan, err := models.Migrate(c.Context, db, st.tables, dryRun)
+	store, err := st.bareStore()
+	if err != nil {
+		return err
+	}
+	plan, err := store.Migrate(c.Context, db, dryRun)
 	if err != nil {
 		return err
 	}

@@ -128,7 +128,7 @@ func (r *runner) confirmProtected(ctx context.Context, stdin *bufio.Reader, u mo
 // enrolledGuard narrows a guard to users with an enrollment (enroll --force).
 func enrolledGuard(sess *session) func(ctx context.Context, u models.User) (bool, error) {
 	return func(ctx context.Context, u models.User) (bool, error) {
-		st, err := sess.svc.UserStatus(ctx, sess.db, u)
+		st, err := sess.store.UserStatus(ctx, sess.db, u)
 		if err != nil {
 			return false, err
 		}

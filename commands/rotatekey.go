@@ -39,6 +39,9 @@ func (r *runner) rotateKey(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return usagef("rotate-key: takes no arguments")
 	}
+	if err := r.storeCan(c, "rotate-key", canRotateKeys, "its framework keeps TOTP keys in plain text, so there is nothing to re-encrypt"); err != nil {
+		return err
+	}
 	if c.String("new-key-file") == "" {
 		return usagef("rotate-key: --new-key-file is required (make one with `totpadm keygen --out FILE`)")
 	}
@@ -56,7 +59,7 @@ func (r *runner) rotateKey(c *cli.Context) error {
 	defer sess.close()
 
 	var bar *progress
-	res, err := sess.svc.RotateKey(c.Context, sess.db, newKey, c.Int("batch-size"), func(done, total int) {
+	res, err := sess.store.(models.KeyRotator).RotateKey(c.Context, sess.db, newKey, c.Int("batch-size"), func(done, total int) {
 		if bar == nil {
 			bar = r.newProgress(total, "rotate-key")
 		}

@@ -29,6 +29,7 @@ const (
 type session struct {
 	db     *gorm.DB
 	svc    *models.Service
+	store  models.Store // where the 2FA data lives (--store); svc for totpadm's own
 	format string
 	tables models.Tables
 }
@@ -39,6 +40,7 @@ func (s *session) close() { config.Close(s.db) }
 type settings struct {
 	format string
 	tables models.Tables
+	store  string
 	svc    models.Config
 }
 
@@ -49,6 +51,9 @@ var settingChecks = []struct {
 	name  string
 	check func(r *runner, c *cli.Context) error
 }{
+	{flagStore, func(r *runner, c *cli.Context) error {
+		return models.CheckStoreName(c.String(flagStore))
+	}},
 	{flagOutput, func(r *runner, c *cli.Context) error {
 		_, err := parseFormat(c.String(flagOutput))
 		return err
@@ -216,6 +221,20 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 
 		ProtectedColumn: c.String(flagProtected),
 	}
+	store := c.String(flagStore)
+	if store != models.StoreTotpadm {
+		// The framework's users table, unless one is mapped.
+		def := models.StoreUsersTable(store)
+		for _, m := range []struct {
+			flag string
+			dst  *string
+			def  string
+		}{{flagUsersTable, &users.Table, def.Table}, {flagIDColumn, &users.IDColumn, def.IDColumn}, {flagLoginColumn, &users.LoginColumn, def.LoginColumn}, {flagEmailColumn, &users.EmailColumn, def.EmailColumn}} {
+			if !c.IsSet(m.flag) {
+				*m.dst = m.def
+			}
+		}
+	}
 	if err := users.Validate(); err != nil { // each column was checked alone
 		return settings{}, usageError{err}
 	}
@@ -242,7 +261,7 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 		Now:             r.streams.Now,
 		OnChange:        r.changeHook(c),
 	}
-	return settings{format: format, tables: tables, svc: cfg}, nil
+	return settings{format: format, tables: tables, store: store, svc: cfg}, nil
 }
 
 // open validates the global flags, connects, checks the schema and builds
@@ -262,8 +281,18 @@ func (r *runner) open(c *cli.Context, key keyUse) (*session, error) {
 		sess.close()
 		return nil, err
 	}
-	if err := models.CheckSchema(c.Context, db, st.tables); err != nil {
+	// The schema is checked before the key is read, so that a database
+	// without totpadm's tables says so first; the store that checks it
+	// needs no key.
+	schemaStore, err := st.bareStore()
+	if err != nil {
 		return fail(err)
+	}
+	if err := schemaStore.CheckSchema(c.Context, db); err != nil {
+		return fail(err)
+	}
+	if !schemaStore.Info().NeedsKey {
+		key = keyNone // the framework keeps its secrets itself
 	}
 	if key != keyNone {
 		k, err := keyfile.Read(keyFile, r.streams.Getenv("TOTPADM_KEY"))
@@ -278,6 +307,9 @@ func (r *runner) open(c *cli.Context, key keyUse) (*session, error) {
 	}
 	if sess.svc, err = r.newService(c, db, st.svc); err != nil {
 		return fail(err)
+	}
+	if sess.store, err = models.NewStore(st.store, sess.svc); err != nil {
+		return fail(usageError{err})
 	}
 	if key == keySeal {
 		if err := sess.svc.CheckSealingKey(c.Context, db); err != nil {

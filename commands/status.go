@@ -171,7 +171,7 @@ func streamStatus(ctx context.Context, sess *session, state string, emit func(mo
 			}
 			return nil
 		}
-		err := sess.svc.EachStatus(ctx, sess.db, state, func(r models.StatusRow) error {
+		err := sess.store.EachStatus(ctx, sess.db, state, func(r models.StatusRow) error {
 			batch = append(batch, r)
 			if len(batch) == statusBatch {
 				return send()
@@ -209,7 +209,7 @@ func (r *runner) userStatus(c *cli.Context, sess *session, ref models.UserRef) (
 	if err != nil {
 		return models.StatusRow{}, fmt.Errorf("status %s: %w", ref, err)
 	}
-	return sess.svc.UserStatus(c.Context, sess.db, user)
+	return sess.store.UserStatus(c.Context, sess.db, user)
 }
 
 func statusRecord(s models.StatusRow) record {
@@ -226,7 +226,7 @@ func (r *runner) statusSummary(c *cli.Context, sess *session, refs []models.User
 	count := func(row models.StatusRow) error { counts[row.State]++; return nil }
 	var t tally
 	if refs == nil {
-		if err := sess.svc.EachStatus(c.Context, sess.db, state, count); err != nil {
+		if err := sess.store.EachStatus(c.Context, sess.db, state, count); err != nil {
 			return err
 		}
 	}

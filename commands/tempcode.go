@@ -48,6 +48,9 @@ Examples:
 }
 
 func (r *runner) tempCode(c *cli.Context) error {
+	if err := r.storeCan(c, "temp-code", canIssueTempCodes, "its framework has no temporary access code that the application's login would accept"); err != nil {
+		return err
+	}
 	reason := strings.TrimSpace(c.String("reason"))
 	if reason == "" {
 		return usagef("temp-code: --reason is required (it is recorded in the audit log)")
@@ -61,7 +64,7 @@ func (r *runner) tempCode(c *cli.Context) error {
 	}
 	return r.runPerUser(c, perUser{verb: "temp-code", key: keyNone, columns: []string{"code", "expires_at"}, spec: func(sess *session) peruser.Spec {
 		return r.protect(c, sess, guard{action: models.ActionTempCode, reason: reason}, peruser.Spec{Verb: "temp-code", Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
-			return sess.svc.IssueTempCodes(ctx, sess.db, users, ttl, reason, models.BulkOptions{}, func(j int, tc models.TempCode, err error) {
+			return sess.store.(models.TempCodeIssuer).IssueTempCodes(ctx, sess.db, users, ttl, reason, models.BulkOptions{}, func(j int, tc models.TempCode, err error) {
 				res := peruser.Result{Outcome: OutcomeIssued, Err: err}
 				var code, expires any
 				if err != nil {

@@ -29,7 +29,7 @@ Examples:
 func (r *runner) unlock(c *cli.Context) error {
 	return r.runPerUser(c, perUser{verb: "unlock", key: keyNone, spec: func(sess *session) peruser.Spec {
 		return peruser.Spec{Verb: "unlock", Apply: func(ctx context.Context, users []models.User, report peruser.Report) error {
-			return sess.svc.UnlockMany(ctx, sess.db, users, models.BulkOptions{}, func(j int, wasLocked bool, err error) {
+			return sess.store.UnlockMany(ctx, sess.db, users, models.BulkOptions{}, func(j int, wasLocked bool, err error) {
 				res := peruser.Result{Outcome: OutcomeNotLocked}
 				switch {
 				case err != nil:

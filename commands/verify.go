@@ -44,6 +44,11 @@ Examples:
 }
 
 func (r *runner) verify(c *cli.Context) error {
+	if c.Bool("diagnose") {
+		if err := r.storeCan(c, "verify --diagnose", canDiagnose, "it is not built for this store yet; verify without --diagnose checks a code"); err != nil {
+			return err
+		}
+	}
 	if c.NArg() != 2 {
 		return usagef("verify: want USER CODE, got %d argument(s)", c.NArg())
 	}
@@ -73,7 +78,7 @@ func (r *runner) verify(c *cli.Context) error {
 	if c.Bool("diagnose") {
 		return r.diagnose(c, sess, ref, user, code)
 	}
-	res, verr := sess.svc.Verify(c.Context, sess.db, user, code)
+	res, verr := sess.store.Verify(c.Context, sess.db, user, code)
 	if sess.format == formatTable {
 		if verr != nil {
 			return verr
@@ -115,7 +120,7 @@ func verifiedSentence(u models.User, res models.VerifyResult) string {
 }
 
 func (r *runner) diagnose(c *cli.Context, sess *session, ref models.UserRef, user models.User, code string) error {
-	d, err := sess.svc.Diagnose(c.Context, sess.db, user, code)
+	d, err := sess.store.(models.Diagnoser).Diagnose(c.Context, sess.db, user, code)
 	if err != nil {
 		return err
 	}

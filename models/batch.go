@@ -33,6 +33,9 @@ type write struct {
 	// run more than once for one batch (a retried transaction, then each
 	// user alone), and must start afresh each time.
 	apply func(tx *gorm.DB, d dialect, existing map[string]string, lo, hi int, errs []error) error
+	// lock, if set, replaces existingStates: a store other than totpadm's
+	// own locks and reads its own rows (see DjangoOTP).
+	lock func(tx *gorm.DB, d dialect, ids []string) (map[string]string, error)
 }
 
 // run applies w to users batch by batch, each user completely or not at
@@ -119,7 +122,11 @@ func (s *Service) runBatch(sess session, ids []string, lo, hi int, w write, errs
 		err = s.transaction(sess, func(tx *gorm.DB) error {
 			clear(errs)
 			resetChanges(tx)
-			existing, err := s.existingStates(tx, sess.d, ids[lo:hi])
+			lock := w.lock
+			if lock == nil {
+				lock = s.existingStates
+			}
+			existing, err := lock(tx, sess.d, ids[lo:hi])
 			if err != nil {
 				return err
 			}

@@ -44,6 +44,9 @@ var (
 	// ErrCorruptCredential: a stored credential holds values totpadm never
 	// writes; the user needs a new enrollment.
 	ErrCorruptCredential = errors.New("stored credential is corrupt")
+	// ErrUnsupportedParams: the store cannot keep these TOTP parameters
+	// (django-otp's TOTP devices are SHA1 with 6 or 8 digits).
+	ErrUnsupportedParams = errors.New("TOTP parameters not supported by this store")
 	// ErrInTransaction: Verify or Confirm was given a handle inside a
 	// transaction; see Service.Verify.
 	ErrInTransaction = errors.New("must not run inside the caller's transaction: a rejected code's failure count and audit row have to commit even when the caller rolls back, or the lockout never triggers")

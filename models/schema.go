@@ -54,11 +54,8 @@ var migrations = []migration{
 	{version: 1, sql: func(d dialect, t Tables) []string {
 		ty := d.types()
 		q := d.quote
-		return []string{
-			fmt.Sprintf(`CREATE TABLE %s (
-  version %s NOT NULL,
-  applied_at %s NOT NULL
-)`, q(t.SchemaVersion), ty.bigint, ty.ts),
+		stmts := []string{
+			versionTableSQL(d, t),
 			fmt.Sprintf(`CREATE TABLE %s (
   user_id %s NOT NULL PRIMARY KEY,
   secret %s NOT NULL,
@@ -84,20 +81,8 @@ var migrations = []migration{
   used_at %s NULL
 )`, q(t.BackupCodes), ty.serial, ty.key, ty.blob, ty.blob, ty.ts, ty.ts),
 			fmt.Sprintf(`CREATE INDEX %s ON %s (user_id)`, q(t.BackupCodes+"_user_id"), q(t.BackupCodes)),
-			fmt.Sprintf(`CREATE TABLE %s (
-  id %s,
-  at %s NOT NULL,
-  actor %s NOT NULL,
-  host %s NOT NULL,
-  action %s NOT NULL,
-  user_id %s NULL,
-  user_login %s NULL,
-  outcome %s NOT NULL,
-  reason %s NULL
-)`, q(t.AuditLog), ty.serial, ty.ts, ty.text, ty.text, ty.key, ty.key, ty.text, ty.key, ty.text),
-			fmt.Sprintf(`CREATE INDEX %s ON %s (at)`, q(t.AuditLog+"_at"), q(t.AuditLog)),
-			fmt.Sprintf(`CREATE INDEX %s ON %s (user_id, at)`, q(t.AuditLog+"_user_id_at"), q(t.AuditLog)),
 		}
+		return append(stmts, auditTableSQL(d, t)...)
 	}},
 	// 2: temporary access codes, at most one per user (see tempcode.go).
 	{version: 2, sql: func(d dialect, t Tables) []string {
@@ -115,6 +100,37 @@ var migrations = []migration{
 	}},
 }
 
+// versionTableSQL creates the table that records applied migrations.
+func versionTableSQL(d dialect, t Tables) string {
+	ty := d.types()
+	return fmt.Sprintf(`CREATE TABLE %s (
+  version %s NOT NULL,
+  applied_at %s NOT NULL
+)`, d.quote(t.SchemaVersion), ty.bigint, ty.ts)
+}
+
+// auditTableSQL creates the audit log, which every store keeps in
+// totpadm's own table.
+func auditTableSQL(d dialect, t Tables) []string {
+	ty := d.types()
+	q := d.quote
+	return []string{
+		fmt.Sprintf(`CREATE TABLE %s (
+  id %s,
+  at %s NOT NULL,
+  actor %s NOT NULL,
+  host %s NOT NULL,
+  action %s NOT NULL,
+  user_id %s NULL,
+  user_login %s NULL,
+  outcome %s NOT NULL,
+  reason %s NULL
+)`, q(t.AuditLog), ty.serial, ty.ts, ty.text, ty.text, ty.key, ty.key, ty.text, ty.key, ty.text),
+		fmt.Sprintf(`CREATE INDEX %s ON %s (at)`, q(t.AuditLog+"_at"), q(t.AuditLog)),
+		fmt.Sprintf(`CREATE INDEX %s ON %s (user_id, at)`, q(t.AuditLog+"_user_id_at"), q(t.AuditLog)),
+	}
+}
+
 // MigrationPlan is what Migrate did or, with dryRun, would do.
 type MigrationPlan struct {
 	From, To   int
@@ -124,6 +140,13 @@ type MigrationPlan struct {
 // Migrate creates or upgrades totpadm's tables to SchemaVersion. With
 // dryRun it only returns the statements. It never touches any other table.
 func Migrate(ctx context.Context, db *gorm.DB, t Tables, dryRun bool) (MigrationPlan, error) {
+	return migrate(ctx, db, t, migrations, dryRun)
+}
+
+// migrate brings one track of migrations (totpadm's own tables, or a
+// framework store's) to its last version, recorded in t.SchemaVersion.
+func migrate(ctx context.Context, db *gorm.DB, t Tables, migrations []migration, dryRun bool) (MigrationPlan, error) {
+	target := migrations[len(migrations)-1].version
 	d, err := dialectOf(db)
 	if err != nil {
 		return MigrationPlan{}, err
@@ -133,8 +156,8 @@ func Migrate(ctx context.Context, db *gorm.DB, t Tables, dryRun bool) (Migration
 		return MigrationPlan{}, fmt.Errorf("migrate: %w", err)
 	}
 	plan := MigrationPlan{From: current, To: current}
-	if current > SchemaVersion {
-		return plan, fmt.Errorf("migrate: %w", &SchemaVersionError{Database: current, Code: SchemaVersion})
+	if current > target {
+		return plan, fmt.Errorf("migrate: %w", &SchemaVersionError{Database: current, Code: target})
 	}
 	for _, m := range migrations {
 		if m.version <= current {
@@ -164,6 +187,10 @@ func Migrate(ctx context.Context, db *gorm.DB, t Tables, dryRun bool) (Migration
 // CheckSchema returns nil when totpadm's tables exist at SchemaVersion, and
 // otherwise an error that says what to do. It costs one small query.
 func CheckSchema(ctx context.Context, db *gorm.DB, t Tables) error {
+	return checkSchema(ctx, db, t, SchemaVersion)
+}
+
+func checkSchema(ctx context.Context, db *gorm.DB, t Tables, want int) error {
 	d, err := dialectOf(db)
 	if err != nil {
 		return err
@@ -172,8 +199,8 @@ func CheckSchema(ctx context.Context, db *gorm.DB, t Tables) error {
 	switch {
 	case err != nil:
 		return err
-	case v != SchemaVersion:
-		return &SchemaVersionError{Database: v, Code: SchemaVersion}
+	case v != want:
+		return &SchemaVersionError{Database: v, Code: want}
 	}
 	return nil
 }

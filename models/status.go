@@ -34,6 +34,9 @@ type StatusRow struct {
 	// TempCodeUntil is when the user's outstanding temporary access code
 	// expires; nil when there is none (never issued, used, or expired).
 	TempCodeUntil *time.Time
+	// Devices is how many 2FA devices the user has, in a store that keeps
+	// several per user (StoreInfo.DeviceCounts); 0 otherwise.
+	Devices int
 }
 
 // credentialSummary is the part of a credential status needs; the secret
