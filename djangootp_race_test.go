@@ -3,6 +3,7 @@ package main_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os/exec"
 	"strings"
 	"sync"
@@ -108,6 +109,37 @@ func djRace(t *testing.T, p *djangotest.Project, args [][]string, extra *djangot
 	return results
 }
 
+// djExactlyOne asserts that exactly one process accepted, every other
+// was refused (exit 1) and no database error leaked out of any. A refusal
+// may say "already used", "wrong code" or "locked": under django-otp's
+// rules a refused replay is a failure that starts the back-off, so the
+// losers after the first are refused as throttled.
+func djExactlyOne(t *testing.T, results []raceResult) {
+	t.Helper()
+	wins := 0
+	for i, r := range results {
+		switch r.code {
+		case 0:
+			wins++
+		case 1:
+			low := strings.ToLower(r.stderr)
+			if !strings.Contains(low, "already used") && !strings.Contains(low, "wrong code") && !strings.Contains(low, "locked until") {
+				t.Errorf("process %d: rejected for an unexpected reason: %s", i, r.stderr)
+			}
+		default:
+			t.Errorf("process %d: exit %d: %s", i, r.code, r.stderr)
+		}
+		for _, bad := range []string{"database is locked", "serializ", "deadlock", "busy"} {
+			if strings.Contains(strings.ToLower(r.stderr), bad) {
+				t.Errorf("process %d leaked a database error: %s", i, r.stderr)
+			}
+		}
+	}
+	if wins != 1 {
+		t.Errorf("%d processes accepted the same code, want exactly 1", wins)
+	}
+}
+
 // Concurrent verifications of one TOTP code: exactly one process wins.
 func TestDjangoRaceSameTOTPCode(t *testing.T) {
 	djBackends(t, func(t *testing.T, p *djangotest.Project) {
@@ -117,7 +149,7 @@ func TestDjangoRaceSameTOTPCode(t *testing.T) {
 		for i := range args {
 			args[i] = []string{"verify", "alice", code}
 		}
-		checkExactlyOne(t, djRace(t, p, args, nil))
+		djExactlyOne(t, djRace(t, p, args, nil))
 		if p.VerifyTOTP(t, "alice", code) {
 			t.Error("Django accepted the code after the race")
 		}
@@ -133,7 +165,7 @@ func TestDjangoRaceSameStaticToken(t *testing.T) {
 		for i := range args {
 			args[i] = []string{"verify", "alice", "ka7rt3xm"}
 		}
-		checkExactlyOne(t, djRace(t, p, args, nil))
+		djExactlyOne(t, djRace(t, p, args, nil))
 		if d := djDevice(t, p, "alice", "static"); len(d.Tokens) != 1 || d.Tokens[0] != "q2wz5p4n" {
 			t.Errorf("tokens after the race: %v, want only q2wz5p4n", d.Tokens)
 		}
@@ -160,8 +192,13 @@ func TestDjangoRaceAgainstDjango(t *testing.T) {
 		results := djRace(t, p, args, pd)
 		verdicts := pd.Wait()
 		for i, u := range users {
+			// An error is a refusal: on SQLite, Django's verify_token can
+			// fail with "database is locked" when totpadm wrote first
+			// (Django reads in a deferred transaction, then cannot write).
 			var v djangotest.Verdict
-			djangotest.Decode(t, ops[i], verdicts[i], &v)
+			if err := json.Unmarshal(verdicts[i], &v); err != nil {
+				t.Fatalf("%s: Django's verdict %s: %v", u, verdicts[i], err)
+			}
 			wins := 0
 			if v.Accepted {
 				wins++

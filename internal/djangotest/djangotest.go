@@ -152,8 +152,10 @@ func copyFile(from, to string) error {
 }
 
 // New makes a Django project on a fresh database of the given backend
-// ("sqlite", "postgres" or "mysql") and runs Django's migrate on it: auth,
-// contenttypes, django_otp, otp_totp and otp_static, nothing of totpadm's.
+// ("sqlite", "postgres" or "mysql") as Django's migrate makes it: auth,
+// contenttypes, django_otp, otp_totp and otp_static, nothing of
+// totpadm's. (The database is a copy of one that Django migrated, see
+// templates.go: migrate itself takes seconds.)
 func New(t *testing.T, backend string) *Project {
 	t.Helper()
 	Skip(t)
@@ -181,8 +183,6 @@ func New(t *testing.T, backend string) *Project {
 		if err := copyFile(tpl, p.DB); err != nil {
 			t.Fatal(err)
 		}
-	} else {
-		p.django(t, "migrate", "--noinput", "-v", "0")
 	}
 	// Registered after the database's own cleanup, so it runs before it:
 	// the helper's connection is gone when the database is dropped.
@@ -190,24 +190,37 @@ func New(t *testing.T, backend string) *Project {
 	return p
 }
 
+// postgres makes a fresh database on the PostgresEnv server from the
+// migrated template (CREATE DATABASE … TEMPLATE), dropped when the test
+// ends.
 func (p *Project) postgres(t *testing.T) map[string]any {
+	t.Helper()
 	base := os.Getenv(testutil.PostgresEnv)
 	if base == "" {
 		t.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/test) to run them", testutil.PostgresEnv)
 	}
-	schema := "djangotest_" + randomHex(t, 6)
+	tpl, err := pgTemplate()
+	if err != nil {
+		t.Fatalf("migrate the PostgreSQL template: %v", err)
+	}
+	name := "djangotest_" + randomHex(t, 6)
 	admin := open(t, base)
-	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
-		t.Fatalf("create schema: %v", err)
+	if err := admin.Exec("CREATE DATABASE " + name + " TEMPLATE " + tpl).Error; err != nil {
+		t.Fatalf("create database: %v", err)
 	}
 	t.Cleanup(func() {
-		admin.Exec("DROP SCHEMA " + schema + " CASCADE")
+		admin.Exec("DROP DATABASE IF EXISTS " + name + " WITH (FORCE)")
 		config.Close(admin)
 	})
-	p.DB = testutil.WithQuery(t, base, "search_path", schema)
 	u := parseURL(t, base)
+	u.Path = "/" + name
+	p.DB = u.String()
+	return pgSettings(u)
+}
+
+func pgSettings(u *url.URL) map[string]any {
 	pass, _ := u.User.Password()
-	opts := map[string]any{"options": "-c search_path=" + schema}
+	opts := map[string]any{}
 	if m := u.Query().Get("sslmode"); m != "" {
 		opts["sslmode"] = m
 	}
@@ -218,26 +231,38 @@ func (p *Project) postgres(t *testing.T) map[string]any {
 	}
 }
 
+// mysql makes a fresh database on the MySQLEnv server (MySQL or MariaDB)
+// as a copy of the migrated template (SHOW CREATE TABLE and its rows),
+// dropped when the test ends.
 func (p *Project) mysql(t *testing.T) map[string]any {
+	t.Helper()
 	base := os.Getenv(testutil.MySQLEnv)
 	if base == "" {
 		t.Skipf("MySQL tests skipped: set %s (e.g. mysql://root@127.0.0.1:3306/test) to run them", testutil.MySQLEnv)
 	}
+	tpl, err := myTemplate()
+	if err != nil {
+		t.Fatalf("migrate the MySQL template: %v", err)
+	}
 	name := "djangotest_" + randomHex(t, 6)
 	admin := open(t, base)
-	if err := admin.Exec("CREATE DATABASE " + name + " CHARACTER SET utf8mb4").Error; err != nil {
-		t.Fatalf("create database: %v", err)
-	}
 	t.Cleanup(func() {
-		admin.Exec("DROP DATABASE " + name)
+		admin.Exec("DROP DATABASE IF EXISTS " + name)
 		config.Close(admin)
 	})
+	if err := myClone(admin, tpl, name); err != nil {
+		t.Fatalf("copy the MySQL template: %v", err)
+	}
 	u := parseURL(t, base)
 	u.Path = "/" + name
 	p.DB = u.String()
+	return mySettings(u)
+}
+
+func mySettings(u *url.URL) map[string]any {
 	pass, _ := u.User.Password()
 	return map[string]any{
-		"ENGINE": "django.db.backends.mysql", "NAME": name,
+		"ENGINE": "django.db.backends.mysql", "NAME": strings.TrimPrefix(u.Path, "/"),
 		"USER": u.User.Username(), "PASSWORD": pass, "HOST": u.Hostname(), "PORT": u.Port(),
 		"OPTIONS": map[string]any{"charset": "utf8mb4"},
 	}
