@@ -38,6 +38,7 @@ var completeValues = map[string][]string{
 	flagDigits:    {"6", "7", "8"},
 	"state":       models.StatusStates,
 	"action":      models.AuditActions,
+	flagStore:     models.StoreNames(),
 }
 
 func (r *runner) completeCommand() *cli.Command {

@@ -85,6 +85,8 @@ func (r *runner) configShow(c *cli.Context) error {
 			shown, source = "./"+config.DemoKeyFile, "default (demo key file)"
 		case demo && name == flagEmailColumn && shown == "":
 			shown, source = "email", "default (demo users table)"
+		case !c.IsSet(name) && storeUsersDefault(c, name) != "":
+			shown, source = storeUsersDefault(c, name), "default ("+c.String(flagStore)+" store)"
 		}
 		if name == flagDB && shown != "" {
 			shown = dbForDisplay(shown)
@@ -141,4 +143,15 @@ func dbForDisplay(value string) string {
 	}
 	reason := strings.TrimPrefix(err.Error(), config.ErrInvalidDSN.Error()+": ")
 	return "(invalid; hidden: " + config.Redact(reason, "") + ")"
+}
+
+// storeUsersDefault is the users-table mapping a framework store uses when
+// none is configured (settings applies the same), or "".
+func storeUsersDefault(c *cli.Context, name string) string {
+	store := c.String(flagStore)
+	if store == models.StoreTotpadm || models.CheckStoreName(store) != nil {
+		return ""
+	}
+	def := models.StoreUsersTable(store)
+	return map[string]string{flagUsersTable: def.Table, flagIDColumn: def.IDColumn, flagLoginColumn: def.LoginColumn, flagEmailColumn: def.EmailColumn}[name]
 }

@@ -252,6 +252,8 @@ func (r *runner) doctorEmail(c *cli.Context, u models.UsersTable) string {
 	switch {
 	case u.EmailColumn != "" && c.IsSet(flagEmailColumn):
 		return "email " + u.EmailColumn
+	case u.EmailColumn != "" && c.String(flagStore) != models.StoreTotpadm && u.EmailColumn == models.StoreUsersTable(c.String(flagStore)).EmailColumn:
+		return "email " + u.EmailColumn + " (the " + c.String(flagStore) + " store's default)"
 	case u.EmailColumn != "" && usesDemoDatabase(c):
 		return "email " + u.EmailColumn + " (the demo users table's)"
 	case u.EmailColumn != "":

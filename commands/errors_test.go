@@ -73,7 +73,7 @@ func TestErrorsBadInvocations(t *testing.T) {
 		{name: "lockout not a duration", args: []string{"--lockout-duration", "soon", "status"}, wantCode: 2, stderr: "soon"},
 		{name: "bad table prefix", args: []string{"--table-prefix", "totp-", "status"}, wantCode: 2, stderr: "prefix"},
 		{name: "empty issuer", args: []string{"--issuer", "", "enroll", "--no-confirm", "bob"}, wantCode: 2, stderr: "--issuer must not be empty"},
-		{name: "empty users table", args: []string{"--users-table", "", "status"}, wantCode: 2, stderr: "users table"},
+		{name: "empty users table", args: []string{"--users-table", "", "status"}, wantCode: 2, stderr: "--users-table must not be empty"}, // models names the field, the CLI its flag
 		{name: "disable without users", args: []string{"disable", "--yes", "--reason", "x"}, wantCode: 2, stderr: "USER"},
 		{name: "missing from-file", args: []string{"unlock", "--from-file", "/nonexistent/list.txt"}, wantCode: 2, stderr: "list.txt"},
 		{name: "audit bad since", args: []string{"audit", "--since", "last week"}, wantCode: 2, stderr: "since"},

@@ -46,7 +46,13 @@ type settings struct {
 
 // settingChecks validate the global settings one by one, in the order
 // settings reports them. Each returns the problem phrased for the flag;
-// badSetting says where the value came from.
+// badSetting says where the value came from. A flag that sets a
+// models.Config field has no rule of its own here: fieldCheck asks models
+// (Config.Validate, the same check NewService makes), which names the
+// field it refuses, and says models' rule under the flag's name. Only
+// the flags that are no Config field (the store, the output format, the
+// table prefix — by models.CheckStoreName and models.TablesWithPrefix —,
+// SQLite's busy timeout, the hook's time limit) are checked here.
 var settingChecks = []struct {
 	name  string
 	check func(r *runner, c *cli.Context) error
@@ -62,78 +68,19 @@ var settingChecks = []struct {
 		_, err := models.TablesWithPrefix(c.String(flagTablePrefix))
 		return err
 	}},
-	{flagUsersTable, func(r *runner, c *cli.Context) error {
-		u := models.DefaultUsersTable
-		u.Table = c.String(flagUsersTable)
-		return u.Validate()
-	}},
-	{flagIDColumn, func(r *runner, c *cli.Context) error {
-		u := models.DefaultUsersTable
-		u.IDColumn = c.String(flagIDColumn)
-		return u.Validate()
-	}},
-	{flagLoginColumn, func(r *runner, c *cli.Context) error {
-		u := models.DefaultUsersTable
-		u.LoginColumn = c.String(flagLoginColumn)
-		return u.Validate()
-	}},
-	{flagEmailColumn, func(r *runner, c *cli.Context) error {
-		u := models.DefaultUsersTable
-		u.EmailColumn = c.String(flagEmailColumn)
-		return u.Validate()
-	}},
-	{flagProtected, func(r *runner, c *cli.Context) error {
-		u := models.DefaultUsersTable
-		u.ProtectedColumn = c.String(flagProtected)
-		return u.Validate()
-	}},
-	{flagMaxFailures, func(r *runner, c *cli.Context) error {
-		if c.Int(flagMaxFailures) < 1 {
-			return fmt.Errorf("--%s must be at least 1", flagMaxFailures)
-		}
-		return nil
-	}},
-	{flagLockout, func(r *runner, c *cli.Context) error {
-		if c.Duration(flagLockout) <= 0 {
-			return fmt.Errorf("--%s must be positive", flagLockout)
-		}
-		return nil
-	}},
-	{flagSkew, func(r *runner, c *cli.Context) error {
-		if s := c.Int(flagSkew); s < 0 || s > 10 {
-			return fmt.Errorf("--%s must be 0 to 10 time steps", flagSkew)
-		}
-		return nil
-	}},
-	{flagBackupCount, func(r *runner, c *cli.Context) error {
-		if n := c.Int(flagBackupCount); n < 1 || n > 100 {
-			return fmt.Errorf("--%s must be 1 to 100", flagBackupCount)
-		}
-		return nil
-	}},
-	{flagIssuer, func(r *runner, c *cli.Context) error {
-		if strings.TrimSpace(c.String(flagIssuer)) == "" {
-			// Apps show the issuer to tell accounts apart, and without one a
-			// label like "id:42" would read back as issuer "id".
-			return fmt.Errorf("--%s must not be empty: authenticator apps show it above the account", flagIssuer)
-		}
-		return nil
-	}},
-	{flagAlgorithm, func(r *runner, c *cli.Context) error {
-		p := models.DefaultParams
-		p.Algorithm = strings.ToUpper(c.String(flagAlgorithm))
-		return p.Validate()
-	}},
-	{flagDigits, func(r *runner, c *cli.Context) error {
-		p := models.DefaultParams
-		p.Digits = c.Int(flagDigits)
-		return p.Validate()
-	}},
-	{flagPeriod, func(r *runner, c *cli.Context) error {
-		p := models.DefaultParams
-		p.Period = c.Int(flagPeriod)
-		return p.Validate()
-	}},
+	{flagUsersTable, fieldCheck(flagUsersTable, "Users.Table")},
+	{flagIDColumn, fieldCheck(flagIDColumn, "Users.IDColumn")},
+	{flagLoginColumn, fieldCheck(flagLoginColumn, "Users.LoginColumn")},
+	{flagEmailColumn, fieldCheck(flagEmailColumn, "Users.EmailColumn")},
+	{flagProtected, fieldCheck(flagProtected, "Users.ProtectedColumn")},
+	{flagMaxFailures, fieldCheck(flagMaxFailures, "MaxFailures")},
+	{flagLockout, fieldCheck(flagLockout, "LockoutDuration")},
+	{flagSkew, fieldCheck(flagSkew, "Skew")},
+	{flagBackupCount, fieldCheck(flagBackupCount, "BackupCodeCount")},
+	{flagIssuer, fieldCheck(flagIssuer, "Issuer")},
+	{flagAlgorithm, fieldCheck(flagAlgorithm, "Params.Algorithm")},
+	{flagDigits, fieldCheck(flagDigits, "Params.Digits")},
+	{flagPeriod, fieldCheck(flagPeriod, "Params.Period")},
 	{flagBusyTimeout, func(r *runner, c *cli.Context) error {
 		// SQLite counts the busy timeout in whole milliseconds, and
 		// config.Open takes anything else as "use the default": refuse
@@ -144,6 +91,72 @@ var settingChecks = []struct {
 		return nil
 	}},
 	{flagOnChangeTimeout, checkHookTimeout},
+}
+
+// fieldCheck is the check of flag, which sets the models.Config field
+// field: models' refusal of that field, if any, said under the flag's
+// name ("--max-failures must be at least 1, got 0").
+func fieldCheck(flag, field string) func(r *runner, c *cli.Context) error {
+	return func(_ *runner, c *cli.Context) error {
+		for _, e := range settingErrors(modelsConfig(c).Validate()) {
+			if e.Field == field {
+				return fmt.Errorf("--%s %s", flag, e.Rule)
+			}
+		}
+		return nil
+	}
+}
+
+// settingErrors are the *models.SettingError in err: the one
+// Config.Validate returns, or each of the several it joins.
+func settingErrors(err error) []*models.SettingError {
+	var out []*models.SettingError
+	if joined, ok := err.(interface{ Unwrap() []error }); ok {
+		for _, e := range joined.Unwrap() {
+			out = append(out, settingErrors(e)...)
+		}
+		return out
+	}
+	var e *models.SettingError
+	if errors.As(err, &e) {
+		out = append(out, e)
+	}
+	return out
+}
+
+// modelsConfig is the models.Config the global flags describe, unvalidated
+// and without what is not a flag's (actor, host, clock, hook, key). A
+// table prefix settings would refuse leaves Tables zero; a framework
+// store's users table stands in for each column flag not set.
+func modelsConfig(c *cli.Context) models.Config {
+	tables, _ := models.TablesWithPrefix(c.String(flagTablePrefix))
+	users := models.UsersTable{
+		Table:       c.String(flagUsersTable),
+		IDColumn:    c.String(flagIDColumn),
+		LoginColumn: c.String(flagLoginColumn),
+		EmailColumn: c.String(flagEmailColumn),
+
+		ProtectedColumn: c.String(flagProtected),
+	}
+	for flag, dst := range map[string]*string{flagUsersTable: &users.Table, flagIDColumn: &users.IDColumn, flagLoginColumn: &users.LoginColumn, flagEmailColumn: &users.EmailColumn} {
+		if def := storeUsersDefault(c, flag); def != "" && !c.IsSet(flag) {
+			*dst = def
+		}
+	}
+	return models.Config{
+		Tables: tables,
+		Users:  users,
+		Issuer: c.String(flagIssuer),
+		Params: models.Params{
+			Algorithm: strings.ToUpper(c.String(flagAlgorithm)),
+			Digits:    c.Int(flagDigits),
+			Period:    c.Int(flagPeriod),
+		},
+		Skew:            c.Int(flagSkew),
+		MaxFailures:     c.Int(flagMaxFailures),
+		LockoutDuration: c.Duration(flagLockout),
+		BackupCodeCount: c.Int(flagBackupCount),
+	}
 }
 
 // busyTimeout is the SQLite busy timeout in force: what settings accepted,
@@ -204,6 +217,12 @@ func (r *runner) settingProblem(c *cli.Context) error {
 			return r.badSetting(c, s.name, err)
 		}
 	}
+	// Every field models refuses has its flag's check above; should one
+	// ever lack it, models' own words still stop the run here, before
+	// anything is opened, rather than NewService after.
+	if err := modelsConfig(c).Validate(); err != nil {
+		return usageError{err}
+	}
 	return nil
 }
 
@@ -212,56 +231,16 @@ func (r *runner) settings(c *cli.Context) (settings, error) {
 		return settings{}, err
 	}
 	format, _ := parseFormat(c.String(flagOutput))
-	tables, _ := models.TablesWithPrefix(c.String(flagTablePrefix))
-	users := models.UsersTable{
-		Table:       c.String(flagUsersTable),
-		IDColumn:    c.String(flagIDColumn),
-		LoginColumn: c.String(flagLoginColumn),
-		EmailColumn: c.String(flagEmailColumn),
-
-		ProtectedColumn: c.String(flagProtected),
-	}
-	store := c.String(flagStore)
-	if store != models.StoreTotpadm {
-		// The framework's users table, unless one is mapped.
-		def := models.StoreUsersTable(store)
-		for _, m := range []struct {
-			flag string
-			dst  *string
-			def  string
-		}{{flagUsersTable, &users.Table, def.Table}, {flagIDColumn, &users.IDColumn, def.IDColumn}, {flagLoginColumn, &users.LoginColumn, def.LoginColumn}, {flagEmailColumn, &users.EmailColumn, def.EmailColumn}} {
-			if !c.IsSet(m.flag) {
-				*m.dst = m.def
-			}
-		}
-	}
-	if err := users.Validate(); err != nil { // each column was checked alone
-		return settings{}, usageError{err}
-	}
+	cfg := modelsConfig(c)
 	actor := c.String(flagActor)
 	if actor == "" {
 		actor = r.defaultActor()
 	}
-	params := models.Params{
-		Algorithm: strings.ToUpper(c.String(flagAlgorithm)),
-		Digits:    c.Int(flagDigits),
-		Period:    c.Int(flagPeriod),
-	}
-	cfg := models.Config{
-		Tables:          tables,
-		Users:           users,
-		Issuer:          c.String(flagIssuer),
-		Params:          params,
-		Skew:            c.Int(flagSkew),
-		MaxFailures:     c.Int(flagMaxFailures),
-		LockoutDuration: c.Duration(flagLockout),
-		BackupCodeCount: c.Int(flagBackupCount),
-		Actor:           actor,
-		Host:            r.streams.Hostname,
-		Now:             r.streams.Now,
-		OnChange:        r.changeHook(c),
-	}
-	return settings{format: format, tables: tables, store: store, svc: cfg}, nil
+	cfg.Actor = actor
+	cfg.Host = r.streams.Hostname
+	cfg.Now = r.streams.Now
+	cfg.OnChange = r.changeHook(c)
+	return settings{format: format, tables: cfg.Tables, store: c.String(flagStore), svc: cfg}, nil
 }
 
 // open validates the global flags, connects, checks the schema and builds
@@ -365,6 +344,8 @@ func (r *runner) connect(c *cli.Context, tables models.Tables, users *models.Use
 func (r *runner) newService(c *cli.Context, db *gorm.DB, cfg models.Config) (*models.Service, error) {
 	svc, err := models.NewService(cfg)
 	if err != nil {
+		// Not reached: settings refused every field NewService would,
+		// through the same Config.Validate, and said which flag it was.
 		return nil, usageError{err}
 	}
 	if err := svc.ProbeUsersTable(c.Context, db); err != nil {

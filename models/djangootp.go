@@ -32,9 +32,8 @@ import (
 // (DjangoOTP.Migrate). django-otp keeps TOTP keys and static tokens in
 // plain text; totpadm cannot change that and doctor says so.
 //
-// The settings are django-otp's defaults: OTP_TOTP_THROTTLE_FACTOR and
-// OTP_STATIC_THROTTLE_FACTOR 1, OTP_TOTP_SYNC True, and Django's
-// USE_TZ = True (naive times in SQLite are UTC).
+// The Django settings that change these rules are Config.DjangoOTP;
+// Django's USE_TZ is taken to be True (naive times in SQLite are UTC).
 type DjangoOTP struct {
 	svc *Service
 	t   djangoTables
@@ -46,7 +45,42 @@ type djangoTables struct {
 	audit               Tables // totpadm's own: audit log and schema version
 }
 
-// djangoSettings are the Django settings that change django-otp's rules.
+// DjangoOTPSettings are the Django settings that change django-otp's
+// rules. The zero value is django-otp's defaults, so that a Config built
+// without them throttles as django-otp does.
+type DjangoOTPSettings struct {
+	// TOTPThrottleFactor is OTP_TOTP_THROTTLE_FACTOR, the seconds of the
+	// first back-off; 0 means django-otp's default, 1. NoTOTPThrottling
+	// is the setting 0 (throttling off).
+	TOTPThrottleFactor float64
+	NoTOTPThrottling   bool
+	// StaticThrottleFactor and NoStaticThrottling are the same for
+	// OTP_STATIC_THROTTLE_FACTOR.
+	StaticThrottleFactor float64
+	NoStaticThrottling   bool
+	// NoTOTPSync is OTP_TOTP_SYNC = False: an accepted code does not
+	// update the device's drift.
+	NoTOTPSync bool
+}
+
+func (s DjangoOTPSettings) rules() djangoSettings {
+	factor := func(f float64, off bool) float64 {
+		switch {
+		case off:
+			return 0
+		case f <= 0:
+			return 1
+		}
+		return f
+	}
+	return djangoSettings{
+		totpThrottleFactor:   factor(s.TOTPThrottleFactor, s.NoTOTPThrottling),
+		staticThrottleFactor: factor(s.StaticThrottleFactor, s.NoStaticThrottling),
+		totpSync:             !s.NoTOTPSync,
+	}
+}
+
+// djangoSettings are the rules DjangoOTPSettings stand for.
 type djangoSettings struct {
 	totpThrottleFactor   float64 // OTP_TOTP_THROTTLE_FACTOR
 	staticThrottleFactor float64 // OTP_STATIC_THROTTLE_FACTOR
@@ -80,7 +114,7 @@ func NewDjangoOTP(svc *Service) *DjangoOTP {
 			// there.
 			audit: Tables{AuditLog: svc.cfg.Tables.AuditLog, SchemaVersion: prefix + "django_otp_schema_version"},
 		},
-		set: djangoSettings{totpThrottleFactor: 1, staticThrottleFactor: 1, totpSync: true},
+		set: svc.cfg.DjangoOTP.rules(),
 	}
 }
 

@@ -3,9 +3,11 @@ package models
 import (
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"gorm.io/gorm"
@@ -38,6 +40,10 @@ type Config struct {
 	// failed user or inside the caller's transaction. See ChangeHook.
 	OnChange ChangeHook
 
+	// DjangoOTP are the application's django-otp settings, for the
+	// django-otp store; the zero value is django-otp's defaults.
+	DjangoOTP DjangoOTPSettings
+
 	Now    func() time.Time // injectable clock; default time.Now
 	Random io.Reader        // injectable randomness; default crypto/rand
 }
@@ -68,45 +74,35 @@ type Service struct {
 	cfg Config
 }
 
-// NewService validates cfg and returns a Service. Zero values of fields
-// where zero is meaningless (tables, users, params, limits) take the
-// defaults; Skew 0 is honoured as "current step only".
+// NewService returns a Service for cfg. Zero values of fields where zero
+// is meaningless (tables, users, issuer, params, limits) take the
+// defaults of DefaultConfig; Skew 0 is honoured as "current step only".
+// What is left must pass Validate; NewService returns Validate's error.
 func NewService(cfg Config) (*Service, error) {
+	def := DefaultConfig()
 	if cfg.Tables == (Tables{}) {
-		cfg.Tables, _ = TablesWithPrefix(DefaultTablePrefix)
+		cfg.Tables = def.Tables
 	}
 	if cfg.Users == (UsersTable{}) {
-		cfg.Users = DefaultUsersTable
+		cfg.Users = def.Users
 	}
-	if err := cfg.Users.Validate(); err != nil {
-		return nil, err
+	if cfg.Issuer == "" {
+		cfg.Issuer = def.Issuer
 	}
 	if cfg.Params == (Params{}) {
-		cfg.Params = DefaultParams
-	}
-	if err := cfg.Params.Validate(); err != nil {
-		return nil, err
-	}
-	if cfg.Skew < 0 || cfg.Skew > 10 {
-		return nil, fmt.Errorf("skew must be 0 to 10 time steps, got %d", cfg.Skew)
+		cfg.Params = def.Params
 	}
 	if cfg.MaxFailures == 0 {
-		cfg.MaxFailures = 5
-	}
-	if cfg.MaxFailures < 1 {
-		return nil, fmt.Errorf("max failures must be at least 1, got %d", cfg.MaxFailures)
+		cfg.MaxFailures = def.MaxFailures
 	}
 	if cfg.LockoutDuration == 0 {
-		cfg.LockoutDuration = 15 * time.Minute
-	}
-	if cfg.LockoutDuration < 0 {
-		return nil, fmt.Errorf("lockout duration must be positive, got %s", cfg.LockoutDuration)
+		cfg.LockoutDuration = def.LockoutDuration
 	}
 	if cfg.BackupCodeCount == 0 {
-		cfg.BackupCodeCount = 10
+		cfg.BackupCodeCount = def.BackupCodeCount
 	}
-	if cfg.BackupCodeCount < 1 || cfg.BackupCodeCount > 100 {
-		return nil, fmt.Errorf("backup code count must be 1 to 100, got %d", cfg.BackupCodeCount)
+	if err := cfg.Validate(); err != nil {
+		return nil, err
 	}
 	if cfg.Actor == "" {
 		cfg.Actor = "unknown"
@@ -121,6 +117,107 @@ func NewService(cfg Config) (*Service, error) {
 		cfg.Random = rand.Reader
 	}
 	return &Service{cfg: cfg}, nil
+}
+
+// SettingError is a Config field that cannot be used: which field, and
+// why. It is the one statement of each setting's rule, so that a caller
+// that names the setting its own way (a command-line flag, a key of its
+// configuration file) says the same thing under its own name: its name,
+// a space, then Rule.
+type SettingError struct {
+	// Field is the Config field as Go spells it: "MaxFailures",
+	// "LockoutDuration", "Params.Digits", "Users.IDColumn".
+	Field string
+	// Rule is what is wrong, without the setting's name:
+	// "must be at least 1, got 0".
+	Rule string
+	// Err is the whole sentence, the setting named in words ("max
+	// failures must be at least 1, got 0"); it is also Error's text.
+	Err error
+}
+
+func (e *SettingError) Error() string { return e.Err.Error() }
+func (e *SettingError) Unwrap() error { return e.Err }
+
+// settingError attributes err, a sentence about one setting that starts
+// with subject, to field. A sentence that does not start so (the
+// users-table mapping's "is not a valid identifier" names the value
+// instead) keeps its words whole behind "is not usable: ".
+func settingError(field, subject string, err error) *SettingError {
+	rule, ok := strings.CutPrefix(err.Error(), subject+" ")
+	if subject == "" || !ok {
+		rule = "is not usable: " + err.Error()
+	}
+	return &SettingError{Field: field, Rule: rule, Err: err}
+}
+
+// Validate checks cfg as it stands, zero values included (NewService
+// gives zero fields their defaults first, Validate does not: a caller
+// that set MaxFailures to 0 hears so). Each unusable field is a
+// *SettingError, in the order Config declares them; with one the error is
+// that *SettingError, with several their errors.Join (errors.As finds the
+// first). Key, OldKeys, Actor, Host, OnChange, Now and Random take any
+// value, and Tables come checked from TablesWithPrefix.
+func (cfg Config) Validate() error {
+	var errs []error
+	add := func(e *SettingError) { errs = append(errs, e) }
+
+	// Each column of the users-table mapping is checked alone, among
+	// defaults, so that a refusal names the column that caused it.
+	for _, f := range []struct {
+		field, subject string
+		set            func(*UsersTable)
+	}{
+		{"Users.Table", "users table", func(u *UsersTable) { u.Table = cfg.Users.Table }},
+		{"Users.IDColumn", "user id column", func(u *UsersTable) { u.IDColumn = cfg.Users.IDColumn }},
+		{"Users.LoginColumn", "user login column", func(u *UsersTable) { u.LoginColumn = cfg.Users.LoginColumn }},
+		{"Users.EmailColumn", "", func(u *UsersTable) { u.EmailColumn = cfg.Users.EmailColumn }},
+		{"Users.ProtectedColumn", "", func(u *UsersTable) { u.ProtectedColumn = cfg.Users.ProtectedColumn }},
+	} {
+		u := DefaultUsersTable
+		f.set(&u)
+		if err := u.Validate(); err != nil {
+			add(settingError(f.field, f.subject, err))
+		}
+	}
+	if strings.TrimSpace(cfg.Issuer) == "" {
+		// Apps show the issuer to tell accounts apart, and without one a
+		// label like "id:42" would read back as issuer "id".
+		add(settingError("Issuer", "issuer", errors.New("issuer must not be empty: authenticator apps show it above the account")))
+	}
+	for _, f := range []struct {
+		field, subject string
+		set            func(*Params)
+	}{
+		{"Params.Algorithm", "algorithm", func(p *Params) { p.Algorithm = cfg.Params.Algorithm }},
+		{"Params.Digits", "digits", func(p *Params) { p.Digits = cfg.Params.Digits }},
+		{"Params.Period", "period", func(p *Params) { p.Period = cfg.Params.Period }},
+	} {
+		p := DefaultParams
+		f.set(&p)
+		if err := p.Validate(); err != nil {
+			add(settingError(f.field, f.subject, err))
+		}
+	}
+	if cfg.Skew < 0 || cfg.Skew > 10 {
+		add(settingError("Skew", "skew", fmt.Errorf("skew must be 0 to 10 time steps, got %d", cfg.Skew)))
+	}
+	if cfg.MaxFailures < 1 {
+		add(settingError("MaxFailures", "max failures", fmt.Errorf("max failures must be at least 1, got %d", cfg.MaxFailures)))
+	}
+	if cfg.LockoutDuration <= 0 {
+		add(settingError("LockoutDuration", "lockout duration", fmt.Errorf("lockout duration must be positive, got %s", cfg.LockoutDuration)))
+	}
+	if cfg.BackupCodeCount < 1 || cfg.BackupCodeCount > 100 {
+		add(settingError("BackupCodeCount", "backup code count", fmt.Errorf("backup code count must be 1 to 100, got %d", cfg.BackupCodeCount)))
+	}
+	switch len(errs) {
+	case 0:
+		return nil
+	case 1:
+		return errs[0]
+	}
+	return errors.Join(errs...)
 }
 
 // Config returns the effective configuration, defaults filled in.
