@@ -450,6 +450,50 @@ func TestDjangoVerifyTOTP(t *testing.T) {
 	})
 }
 
+// A device Django configured otherwise (8 digits, 60 s steps, a t0, a
+// wider tolerance) is checked with its own parameters, as
+// TOTPDevice.verify_token does.
+func TestDjangoVerifyDeviceParameters(t *testing.T) {
+	djBackends(t, func(t *testing.T, p *djangotest.Project) {
+		key := p.CreateTOTPDevice(t, "alice", "token", true)
+		const step, digits, t0, tolerance = 60, 8, 1000, 2
+		p.SQL(t, "UPDATE otp_totp_totpdevice SET step = %s, digits = %s, t0 = %s, tolerance = %s", step, digits, t0, tolerance)
+		now := time.Now()
+		if left := step - (now.Unix()-t0)%step; left < 5 {
+			time.Sleep(time.Duration(left) * time.Second)
+			now = time.Now()
+		}
+		tStep := (now.Unix() - t0) / step
+		at := func(steps int) time.Time { return now.Add(time.Duration(steps*step) * time.Second) }
+
+		// Two steps behind is within the tolerance of 2.
+		if r := djRun(t, p, "verify", "alice", djangotest.CodeWith(t, key, at(-2), step, digits, t0)); r.Code != 0 {
+			t.Fatalf("8-digit code two 60 s steps old: exit %d, %q", r.Code, r.Stderr)
+		}
+		if d := djDevice(t, p, "alice", "totp"); d.LastT != tStep-2 || d.Drift != -2 {
+			t.Errorf("after a code two steps old: %+v, want last_t %d, drift -2", d, tStep-2)
+		}
+		// Two steps ahead of the clock is four past the drift (-2): out of
+		// the window.
+		if r := djRun(t, p, "verify", "alice", djangotest.CodeWith(t, key, at(2), step, digits, t0)); r.Code != 1 {
+			t.Errorf("code 4 steps past the drift: exit %d, want 1", r.Code)
+		}
+		p.SetThrottle(t, "alice", 0, 0)
+		// The 30 s, 6-digit code of the same key is not this device's code.
+		if r := djRun(t, p, "verify", "alice", djangotest.Code(t, key, now)); r.Code != 1 {
+			t.Errorf("a default-parameter code: exit %d, want 1", r.Code)
+		}
+		p.SetThrottle(t, "alice", 0, 0)
+		// Django agrees with the state totpadm left.
+		if !p.VerifyTOTP(t, "alice", djangotest.CodeWith(t, key, at(0), step, digits, t0)) {
+			t.Error("Django refused the current 8-digit code")
+		}
+		if d := djDevice(t, p, "alice", "totp"); d.LastT != tStep || d.Drift != 0 {
+			t.Errorf("after Django's accept: %+v, want last_t %d, drift 0", d, tStep)
+		}
+	})
+}
+
 // Backup codes are the tokens of static devices: consumed by deleting the
 // row, the same token once whoever checks it.
 func TestDjangoVerifyStatic(t *testing.T) {
@@ -758,8 +802,15 @@ func TestDjangoEnroll(t *testing.T) {
 		if len(e.BackupCodes) != 10 {
 			t.Fatalf("enroll printed %d backup codes", len(e.BackupCodes))
 		}
-		if !p.VerifyStatic(t, "alice", e.BackupCodes[0]) {
-			t.Errorf("Django refused printed backup code %q", e.BackupCodes[0])
+		var ops []djangotest.Op
+		for _, c := range e.BackupCodes {
+			ops = append(ops, djangotest.VerifyStaticOp("alice", c))
+		}
+		for i, raw := range p.Batch(t, ops...) {
+			var v djangotest.Verdict
+			if djangotest.Decode(t, ops[i], raw, &v); !v.Accepted {
+				t.Errorf("Django refused printed backup code %q", e.BackupCodes[i])
+			}
 		}
 
 		// enroll --code confirms; Django then takes the next code.

@@ -686,10 +686,18 @@ func (p *Project) Args(args ...string) []string {
 // django-otp's defaults: 6 digits, 30 s, t0 0.
 func Code(t *testing.T, hexKey string, at time.Time) string {
 	t.Helper()
+	return CodeWith(t, hexKey, at, 30, 6, 0)
+}
+
+// CodeWith is Code for a device with other parameters: step seconds,
+// digits, and t0 (the Unix time steps count from).
+func CodeWith(t *testing.T, hexKey string, at time.Time, step, digits int, t0 int64) string {
+	t.Helper()
 	if _, err := exec.LookPath("oathtool"); err != nil {
 		t.Skip("oathtool not installed (apt-get install oathtool)")
 	}
-	out, err := exec.Command("oathtool", "--totp", "-d", "6", "-N", fmt.Sprintf("@%d", at.Unix()), hexKey).CombinedOutput()
+	out, err := exec.Command("oathtool", "--totp", "-d", fmt.Sprint(digits), "-s", fmt.Sprintf("%ds", step),
+		"-S", fmt.Sprintf("@%d", t0), "-N", fmt.Sprintf("@%d", at.Unix()), hexKey).CombinedOutput()
 	if err != nil {
 		t.Fatalf("oathtool: %v: %s", err, out)
 	}
