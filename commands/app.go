@@ -259,26 +259,30 @@ func onUsageError(_ *cli.Context, err error, _ bool) error {
 
 // Global flag names.
 const (
-	flagDB          = "db"
-	flagKeyFile     = "key-file"
-	flagIssuer      = "issuer"
-	flagOutput      = "output"
-	flagActor       = "actor"
-	flagUsersTable  = "users-table"
-	flagStore       = "store"
-	flagIDColumn    = "user-id-column"
-	flagLoginColumn = "user-login-column"
-	flagEmailColumn = "user-email-column"
-	flagProtected   = "user-protected-column"
-	flagTablePrefix = "table-prefix"
-	flagMaxFailures = "max-failures"
-	flagLockout     = "lockout-duration"
-	flagSkew        = "skew"
-	flagBackupCount = "backup-codes-count"
-	flagBusyTimeout = "busy-timeout"
-	flagAlgorithm   = "algorithm"
-	flagDigits      = "digits"
-	flagPeriod      = "period"
+	flagDB         = "db"
+	flagKeyFile    = "key-file"
+	flagIssuer     = "issuer"
+	flagOutput     = "output"
+	flagActor      = "actor"
+	flagUsersTable = "users-table"
+	flagStore      = "store"
+
+	flagDjangoTOTPThrottle   = "django-totp-throttle-factor"
+	flagDjangoStaticThrottle = "django-static-throttle-factor"
+	flagDjangoTOTPSync       = "django-totp-sync"
+	flagIDColumn             = "user-id-column"
+	flagLoginColumn          = "user-login-column"
+	flagEmailColumn          = "user-email-column"
+	flagProtected            = "user-protected-column"
+	flagTablePrefix          = "table-prefix"
+	flagMaxFailures          = "max-failures"
+	flagLockout              = "lockout-duration"
+	flagSkew                 = "skew"
+	flagBackupCount          = "backup-codes-count"
+	flagBusyTimeout          = "busy-timeout"
+	flagAlgorithm            = "algorithm"
+	flagDigits               = "digits"
+	flagPeriod               = "period"
 )
 
 func env(name string) []string { return []string{"TOTPADM_" + name} }
@@ -291,6 +295,9 @@ func globalFlags() []cli.Flag {
 		&cli.StringFlag{Name: flagOutput, Aliases: []string{"o"}, EnvVars: env("OUTPUT"), Value: formatTable, Usage: "output format: table, json (one object per line) or csv"},
 		&cli.StringFlag{Name: flagActor, EnvVars: env("ACTOR"), Usage: "who is acting, for the audit log (default: $SUDO_USER, else the OS user)"},
 		&cli.StringFlag{Name: flagStore, EnvVars: env("STORE"), Value: models.StoreTotpadm, Usage: "where the 2FA data lives: totpadm (its own tables) or django-otp (a Django application's django-otp tables, with django-otp's rules; users table auth_user)"},
+		&cli.IntFlag{Name: flagDjangoTOTPThrottle, EnvVars: env("DJANGO_TOTP_THROTTLE_FACTOR"), Value: 1, Usage: "django-otp store: the application's OTP_TOTP_THROTTLE_FACTOR, whole seconds of the first back-off (0 = throttling off)"},
+		&cli.IntFlag{Name: flagDjangoStaticThrottle, EnvVars: env("DJANGO_STATIC_THROTTLE_FACTOR"), Value: 1, Usage: "django-otp store: the application's OTP_STATIC_THROTTLE_FACTOR (0 = throttling off)"},
+		&cli.BoolFlag{Name: flagDjangoTOTPSync, EnvVars: env("DJANGO_TOTP_SYNC"), Value: true, Usage: "django-otp store: the application's OTP_TOTP_SYNC (an accepted code updates the device's drift)"},
 		&cli.StringFlag{Name: flagUsersTable, EnvVars: env("USERS_TABLE"), Value: models.DefaultUsersTable.Table, Usage: "the application's users table (may be schema.table)"},
 		&cli.StringFlag{Name: flagIDColumn, EnvVars: env("USER_ID_COLUMN"), Value: models.DefaultUsersTable.IDColumn, Usage: "users-table id column (integer, UUID or text)"},
 		&cli.StringFlag{Name: flagLoginColumn, EnvVars: env("USER_LOGIN_COLUMN"), Value: models.DefaultUsersTable.LoginColumn, Usage: "users-table login column"},

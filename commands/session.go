@@ -81,6 +81,8 @@ var settingChecks = []struct {
 	{flagAlgorithm, fieldCheck(flagAlgorithm, "Params.Algorithm")},
 	{flagDigits, fieldCheck(flagDigits, "Params.Digits")},
 	{flagPeriod, fieldCheck(flagPeriod, "Params.Period")},
+	{flagDjangoTOTPThrottle, fieldCheck(flagDjangoTOTPThrottle, "DjangoOTP.TOTPThrottleFactor")},
+	{flagDjangoStaticThrottle, fieldCheck(flagDjangoStaticThrottle, "DjangoOTP.StaticThrottleFactor")},
 	{flagBusyTimeout, func(r *runner, c *cli.Context) error {
 		// SQLite counts the busy timeout in whole milliseconds, and
 		// config.Open takes anything else as "use the default": refuse
@@ -156,6 +158,13 @@ func modelsConfig(c *cli.Context) models.Config {
 		MaxFailures:     c.Int(flagMaxFailures),
 		LockoutDuration: c.Duration(flagLockout),
 		BackupCodeCount: c.Int(flagBackupCount),
+		DjangoOTP: models.DjangoOTPSettings{
+			TOTPThrottleFactor:   float64(c.Int(flagDjangoTOTPThrottle)),
+			NoTOTPThrottling:     c.Int(flagDjangoTOTPThrottle) == 0,
+			StaticThrottleFactor: float64(c.Int(flagDjangoStaticThrottle)),
+			NoStaticThrottling:   c.Int(flagDjangoStaticThrottle) == 0,
+			NoTOTPSync:           !c.Bool(flagDjangoTOTPSync),
+		},
 	}
 }
 

@@ -48,6 +48,8 @@ func TestSettingsEachSettingBySource(t *testing.T) {
 		{flag: "algorithm", value: "MD5", text: true, field: "Params.Algorithm", set: func(c *models.Config) { c.Params.Algorithm = "MD5" }},
 		{flag: "digits", value: "9", field: "Params.Digits", set: func(c *models.Config) { c.Params.Digits = 9 }},
 		{flag: "period", value: "0", field: "Params.Period", set: func(c *models.Config) { c.Params.Period = 0 }},
+		{flag: "django-totp-throttle-factor", value: "-1", field: "DjangoOTP.TOTPThrottleFactor", set: func(c *models.Config) { c.DjangoOTP.TOTPThrottleFactor = -1 }},
+		{flag: "django-static-throttle-factor", value: "-2", field: "DjangoOTP.StaticThrottleFactor", set: func(c *models.Config) { c.DjangoOTP.StaticThrottleFactor = -2 }},
 		{flag: "busy-timeout", value: "0s", want: "--busy-timeout must be at least 1ms, got 0s"},
 		{flag: "on-change-timeout", value: "0s", want: "--on-change-timeout must be positive"},
 	}

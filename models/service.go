@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"strings"
 	"time"
@@ -210,6 +211,17 @@ func (cfg Config) Validate() error {
 	}
 	if cfg.BackupCodeCount < 1 || cfg.BackupCodeCount > 100 {
 		add(settingError("BackupCodeCount", "backup code count", fmt.Errorf("backup code count must be 1 to 100, got %d", cfg.BackupCodeCount)))
+	}
+	for _, f := range []struct {
+		field, subject string
+		v              float64
+	}{
+		{"DjangoOTP.TOTPThrottleFactor", "django-otp TOTP throttle factor", cfg.DjangoOTP.TOTPThrottleFactor},
+		{"DjangoOTP.StaticThrottleFactor", "django-otp static throttle factor", cfg.DjangoOTP.StaticThrottleFactor},
+	} {
+		if f.v < 0 || math.IsNaN(f.v) || math.IsInf(f.v, 0) {
+			add(settingError(f.field, f.subject, fmt.Errorf("%s must be a number of seconds, 0 or more, got %v", f.subject, f.v)))
+		}
 	}
 	switch len(errs) {
 	case 0:
