@@ -494,6 +494,57 @@ func TestDjangoVerifyDeviceParameters(t *testing.T) {
 	})
 }
 
+// The application's django-otp settings, given to totpadm, make it apply
+// the same rules as Django with those settings: the throttle factors
+// (seconds of the first back-off; 0 = off) and OTP_TOTP_SYNC.
+func TestDjangoSettings(t *testing.T) {
+	djBackends(t, func(t *testing.T, p *djangotest.Project) {
+		p.Settings(t, "OTP_TOTP_THROTTLE_FACTOR = 10", "OTP_STATIC_THROTTLE_FACTOR = 0", "OTP_TOTP_SYNC = False")
+		set := []string{"--django-totp-throttle-factor", "10", "--django-static-throttle-factor", "0", "--django-totp-sync=false"}
+		key := p.CreateTOTPDevice(t, "alice", "phone", true)
+		p.CreateStaticDevice(t, "alice", []string{"ka7rt3xm", "q2wz5p4n"})
+
+		// Two failures 15 s ago: over for the default factor (2 s), not
+		// for 10 (20 s), in Django as in totpadm.
+		p.SetThrottle(t, "alice", 2, 15)
+		if st := djStatus(t, p, "alice"); st["alice"]["state"] != "enabled" {
+			t.Errorf("factor 1: %v, want enabled (the 2 s back-off is over)", st["alice"])
+		}
+		st := djStatus(t, p, append(set, "alice")...)
+		if st["alice"]["state"] != "locked" {
+			t.Errorf("factor 10: %v, want locked for 20 s", st["alice"])
+		}
+		allowed := p.VerifyIsAllowed(t, "alice")
+		if allowed[0].Kind != "totp" || allowed[0].Allowed || allowed[1].Kind != "static" || !allowed[1].Allowed {
+			t.Fatalf("Django with factors 10 and 0: %+v, want the TOTP device throttled, the static one not", allowed)
+		}
+		d := djDevice(t, p, "alice", "totp")
+		failed, _ := time.Parse(time.RFC3339Nano, *d.ThrottlingFailureTimestamp)
+		until, err := time.Parse(time.RFC3339Nano, fmt.Sprint(st["alice"]["locked_until"]))
+		if diff := until.Sub(failed.Add(20 * time.Second)); err != nil || diff < -time.Second || diff > time.Second {
+			t.Errorf("locked until %v (%v), want the failure + 20 s = %s", st["alice"]["locked_until"], err, failed.Add(20*time.Second))
+		}
+		// Static throttling off: a backup code works during the TOTP
+		// back-off, as it does in Django.
+		if r := djRun(t, p, append(set, "verify", "alice", "ka7rt3xm")...); r.Code != 0 {
+			t.Errorf("backup code with static throttling off: exit %d %q", r.Code, r.Stderr)
+		}
+		if !p.VerifyStatic(t, "alice", "q2wz5p4n") {
+			t.Error("Django refused a backup code with static throttling off")
+		}
+		djOK(t, p, append(set, "unlock", "alice")...)
+
+		// No sync: the next step's code is accepted, the drift stays 0.
+		now := time.Now()
+		if r := djRun(t, p, append(set, "verify", "alice", djangotest.Code(t, key, now.Add(30*time.Second)))...); r.Code != 0 {
+			t.Fatalf("next step's code: exit %d %q", r.Code, r.Stderr)
+		}
+		if d := djDevice(t, p, "alice", "totp"); d.Drift != 0 || d.LastT <= djStep(now) {
+			t.Errorf("with OTP_TOTP_SYNC off: %+v, want drift 0 and last_t past now", d)
+		}
+	})
+}
+
 // Backup codes are the tokens of static devices: consumed by deleting the
 // row, the same token once whoever checks it.
 func TestDjangoVerifyStatic(t *testing.T) {

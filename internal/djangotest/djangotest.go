@@ -31,9 +31,10 @@ import (
 	"testing"
 	"time"
 
+	"gorm.io/gorm"
+
 	"github.com/totpadm/totpadm/config"
 	"github.com/totpadm/totpadm/internal/testutil"
-	"gorm.io/gorm"
 )
 
 // Python is the interpreter with Django and django-otp installed.
@@ -302,21 +303,31 @@ DATABASES = json.loads(` + pyString(databases) + `)
 `
 }
 
+// Settings appends lines to the project's settings module (e.g.
+// "OTP_TOTP_THROTTLE_FACTOR = 10", django-otp's settings) and restarts the
+// helper, so that Django applies them from the next Batch on.
+func (p *Project) Settings(t *testing.T, lines ...string) {
+	t.Helper()
+	path := filepath.Join(p.Dir, "djsettings.py")
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.WriteString(f, strings.Join(lines, "\n")+"\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.stop()
+}
+
 // pyString quotes s as a Python string literal (JSON's escapes are a
 // subset of Python's).
 func pyString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
-}
-
-// django runs `python3 -m django ARGS…` in the project.
-func (p *Project) django(t *testing.T, args ...string) {
-	t.Helper()
-	cmd := exec.Command(Python, append([]string{"-m", "django"}, args...)...)
-	cmd.Dir, cmd.Env = p.Dir, p.env
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("django %s: %v\n%s", strings.Join(args, " "), err, out)
-	}
 }
 
 // Op is one operation of the helper script.
