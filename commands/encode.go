@@ -233,6 +233,27 @@ func csvNeedsQuotes(s string) bool {
 }
 
 func csvStartsWithSpace(s string) bool {
+	// ASCII first, without decoding: unicode.IsSpace's ASCII spaces are
+	// TAB, LF, VT, FF, CR and the space.
+	if s != "" && s[0] < utf8.RuneSelf {
+		return s[0] == ' ' || '\t' <= s[0] && s[0] <= '\r'
+	}
 	r, _ := utf8.DecodeRuneInString(s)
 	return unicode.IsSpace(r)
+}
+
+func appendCSVTime(b []byte, t *time.Time) []byte {
+	if t == nil {
+		return b
+	}
+	return t.UTC().AppendFormat(b, time.RFC3339)
+}
+
+// appendInt appends n in decimal; a single digit, what most counts are,
+// without a call.
+func appendInt(b []byte, n int) []byte {
+	if uint(n) < 10 {
+		return append(b, byte('0'+n))
+	}
+	return strconv.AppendInt(b, int64(n), 10)
 }

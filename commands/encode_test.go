@@ -4,6 +4,7 @@ import (
 	"encoding/csv"
 	"strings"
 	"testing"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -70,4 +71,23 @@ func FuzzCSVField(f *testing.F) {
 			t.Fatalf("appendCSVField(%q) = %q is not valid UTF-8", s, line)
 		}
 	})
+}
+
+// csvStartsWithSpace's ASCII shortcut agrees with unicode.IsSpace on
+// every first byte, and the decoded path on the rest.
+func TestCSVStartsWithSpace(t *testing.T) {
+	for c := 0; c < utf8.RuneSelf; c++ {
+		s := string(rune(c)) + "x"
+		if got, want := csvStartsWithSpace(s), unicode.IsSpace(rune(c)); got != want {
+			t.Errorf("csvStartsWithSpace(%q) = %v, want %v", s, got, want)
+		}
+	}
+	for _, tc := range []struct {
+		s    string
+		want bool
+	}{{"", false}, {"\u00a0x", true}, {"\u0085", true}, {"\u3000x", true}, {"\u00e9", false}, {"\xff", false}} {
+		if got := csvStartsWithSpace(tc.s); got != tc.want {
+			t.Errorf("csvStartsWithSpace(%q) = %v, want %v", tc.s, got, tc.want)
+		}
+	}
 }

@@ -1,13 +1,10 @@
 package commands
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/urfave/cli/v2"
@@ -15,7 +12,25 @@ import (
 	"github.com/totpadm/totpadm/models"
 )
 
-var statusColumns = []string{"id", "login", "email", "state", "backup_codes_left", "enrolled_at", "last_used_at", "failures", "locked_until", "temp_code_until"}
+// statusSpec is status's listing, in every format: adding a column is one
+// entry here (an optional one with when, like protected).
+var statusSpec = []column[models.StatusRow]{
+	textColumn("id", func(r *models.StatusRow) string { return r.ID }),
+	textColumn("login", func(r *models.StatusRow) string { return r.Login }),
+	textColumn("email", func(r *models.StatusRow) string { return r.Email }),
+	wordColumn("state", func(r *models.StatusRow) string { return r.State }).
+		inTable(func(r *models.StatusRow) string { return tableState(r.State) }).coloured(),
+	intColumn("backup_codes_left", func(r *models.StatusRow) int { return r.BackupCodesLeft }),
+	timeColumn("enrolled_at", func(r *models.StatusRow) *time.Time { return r.EnrolledAt }),
+	timeColumn("last_used_at", func(r *models.StatusRow) *time.Time { return r.LastUsedAt }),
+	intColumn("failures", func(r *models.StatusRow) int { return r.Failures }),
+	timeColumn("locked_until", func(r *models.StatusRow) *time.Time { return r.LockedUntil }),
+	timeColumn("temp_code_until", func(r *models.StatusRow) *time.Time { return r.TempCodeUntil }),
+	boolColumn("protected", func(r *models.StatusRow) bool { return r.Protected }).
+		when(func(run *columnContext) bool { return run.config.Users.ProtectedColumn != "" }),
+	intColumn("devices", func(r *models.StatusRow) int { return r.Devices }).
+		when(func(run *columnContext) bool { return run.store.DeviceCounts }),
+}
 
 func (r *runner) statusCommand() *cli.Command {
 	return &cli.Command{
@@ -25,7 +40,8 @@ func (r *runner) statusCommand() *cli.Command {
 		ArgsUsage: "[USER…]",
 		Description: `Shows, for each user: id, login, email, state (enabled, pending, not-enrolled
 or locked; JSON and CSV say "disabled" for not-enrolled), backup codes left, when
-enrolled, when last used, consecutive failures and when a lockout ends. With no
+enrolled, when last used, consecutive failures and when a lockout ends (and,
+with --store django-otp, how many django-otp devices the user has). With no
 USER, lists every user in the users table, ordered by id, streaming so that
 millions of users need no more memory than one.
 
@@ -103,16 +119,11 @@ func (r *runner) status(c *cli.Context) error {
 	if c.Bool("summary") {
 		return r.statusSummary(c, sess, refs, state)
 	}
-	rw := newStatusWriter(sess.format, r.streams.Out, sess.svc.Config().Users.ProtectedColumn != "")
-	if rw.table != nil {
-		rw.color = r.streams.Color
-		if relative {
-			rw.now = r.streams.Now()
-		}
-		if rw.color {
-			rw.table.style = colourStateColumn(3)
-		}
+	opts := statusOptions{columns: columnContext{config: sess.svc.Config(), store: sess.store.Info()}, color: r.streams.Color}
+	if relative {
+		opts.now = r.streams.Now()
 	}
+	rw := newStatusWriter(sess.format, r.streams.Out, opts)
 	emit := rw.write
 	if refs == nil {
 		if err := streamStatus(c.Context, sess, state, emit); err != nil {
@@ -129,7 +140,7 @@ func (r *runner) status(c *cli.Context) error {
 			continue
 		}
 		if state == "" || row.State == state {
-			if err := emit(row); err != nil {
+			if err := emit(&row); err != nil {
 				return err
 			}
 		}
@@ -148,7 +159,7 @@ const statusBatch = 512
 // one, so that fetching rows and formatting them use both cores. Rows
 // travel in batches, and the batches are recycled, so memory stays a few
 // batches whatever the number of users.
-func streamStatus(ctx context.Context, sess *session, state string, emit func(models.StatusRow) error) error {
+func streamStatus(ctx context.Context, sess *session, state string, emit func(*models.StatusRow) error) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	full := make(chan []models.StatusRow, 4)
@@ -185,11 +196,11 @@ func streamStatus(ctx context.Context, sess *session, state string, emit func(mo
 	}()
 	var renderErr error
 	for batch := range full {
-		for _, r := range batch {
+		for i := range batch {
 			if renderErr != nil {
 				break
 			}
-			if renderErr = emit(r); renderErr != nil {
+			if renderErr = emit(&batch[i]); renderErr != nil {
 				cancel() // stop the query; keep draining so it can finish
 			}
 		}
@@ -210,15 +221,6 @@ func (r *runner) userStatus(c *cli.Context, sess *session, ref models.UserRef) (
 		return models.StatusRow{}, fmt.Errorf("status %s: %w", ref, err)
 	}
 	return sess.store.UserStatus(c.Context, sess.db, user)
-}
-
-func statusRecord(s models.StatusRow) record {
-	return record{
-		{"id", s.ID}, {"login", s.Login}, {"email", s.Email}, {"state", s.State},
-		{"backup_codes_left", s.BackupCodesLeft}, {"enrolled_at", s.EnrolledAt},
-		{"last_used_at", s.LastUsedAt}, {"failures", s.Failures}, {"locked_until", s.LockedUntil},
-		{"temp_code_until", s.TempCodeUntil},
-	}
 }
 
 func (r *runner) statusSummary(c *cli.Context, sess *session, refs []models.UserRef, state string) error {
@@ -276,132 +278,16 @@ func (r *runner) statusSummary(c *cli.Context, sess *session, refs []models.User
 	return t.result()
 }
 
-// statusWriter renders status rows. CSV and JSON are appended straight
-// from each row into one reused buffer — no boxed values, no reflection —
-// since status may print a million of them; tables go through the generic
-// aligned writer.
-type statusWriter struct {
-	format    string
-	protected bool // a protected-account column is mapped: show it
-	w         *bufio.Writer
-	buf       []byte
-	table     *tableWriter // table format only
-	started   bool
-	color     bool      // table: colour the state column
-	now       time.Time // table: show times relative to now, unless zero
+// statusOptions shape a listing beyond its format.
+type statusOptions struct {
+	columns columnContext // which optional columns show
+	color   bool          // table: colour the state column
+	now     time.Time     // table: show times relative to now, unless zero
 }
 
-func newStatusWriter(format string, w io.Writer, protected bool) *statusWriter {
-	if format == formatTable {
-		cols := statusColumns
-		if protected {
-			cols = append(cols[:len(cols):len(cols)], "protected")
-		}
-		return &statusWriter{format: format, protected: protected, table: newRecordWriter(formatTable, w, cols).(*tableWriter)}
-	}
-	return &statusWriter{format: format, protected: protected, w: bufio.NewWriterSize(w, 64<<10)}
-}
+// statusWriter renders status rows by statusSpec.
+type statusWriter = columnWriter[models.StatusRow]
 
-func (s *statusWriter) write(r models.StatusRow) error {
-	switch s.format {
-	case formatTable:
-		rec := statusRecord(r)
-		rec[3].value = tableState(r.State)
-		if !s.now.IsZero() {
-			relative := func(i int, t *time.Time) {
-				if t != nil {
-					rec[i].value = relativeTime(*t, s.now)
-				}
-			}
-			relative(5, r.EnrolledAt)
-			relative(6, r.LastUsedAt)
-			relative(8, r.LockedUntil)
-			relative(9, r.TempCodeUntil)
-		}
-		if s.protected {
-			rec = append(rec, field{"protected", r.Protected})
-		}
-		return s.table.write(rec)
-	case formatJSON:
-		b := append(s.buf[:0], `{"id":`...)
-		b = appendJSONString(b, r.ID)
-		b = append(b, `,"login":`...)
-		b = appendJSONString(b, r.Login)
-		b = append(b, `,"email":`...)
-		b = appendJSONString(b, r.Email)
-		b = append(b, `,"state":"`...)
-		b = append(b, r.State...)
-		b = append(b, `","backup_codes_left":`...)
-		b = strconv.AppendInt(b, int64(r.BackupCodesLeft), 10)
-		b = append(b, `,"enrolled_at":`...)
-		b = appendJSONTime(b, r.EnrolledAt)
-		b = append(b, `,"last_used_at":`...)
-		b = appendJSONTime(b, r.LastUsedAt)
-		b = append(b, `,"failures":`...)
-		b = strconv.AppendInt(b, int64(r.Failures), 10)
-		b = append(b, `,"locked_until":`...)
-		b = appendJSONTime(b, r.LockedUntil)
-		b = append(b, `,"temp_code_until":`...)
-		b = appendJSONTime(b, r.TempCodeUntil)
-		if s.protected {
-			b = append(b, `,"protected":`...)
-			b = strconv.AppendBool(b, r.Protected)
-		}
-		s.buf = append(b, '}', '\n')
-	default:
-		if !s.started {
-			s.started = true
-			header := strings.Join(statusColumns, ",")
-			if s.protected {
-				header += ",protected"
-			}
-			if _, err := s.w.WriteString(header + "\n"); err != nil {
-				return err
-			}
-		}
-		b := appendCSVField(s.buf[:0], r.ID)
-		b = append(b, ',')
-		b = appendCSVField(b, r.Login)
-		b = append(b, ',')
-		b = appendCSVField(b, r.Email)
-		b = append(b, ',')
-		b = append(b, r.State...)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(r.BackupCodesLeft), 10)
-		b = append(b, ',')
-		b = appendCSVTime(b, r.EnrolledAt)
-		b = append(b, ',')
-		b = appendCSVTime(b, r.LastUsedAt)
-		b = append(b, ',')
-		b = strconv.AppendInt(b, int64(r.Failures), 10)
-		b = append(b, ',')
-		b = appendCSVTime(b, r.LockedUntil)
-		b = append(b, ',')
-		b = appendCSVTime(b, r.TempCodeUntil)
-		if s.protected {
-			b = append(b, ',')
-			b = strconv.AppendBool(b, r.Protected)
-		}
-		s.buf = append(b, '\n')
-	}
-	_, err := s.w.Write(s.buf)
-	return err
-}
-
-func appendCSVTime(b []byte, t *time.Time) []byte {
-	if t == nil {
-		return b
-	}
-	return t.UTC().AppendFormat(b, time.RFC3339)
-}
-
-func (s *statusWriter) flush() error {
-	if s.format == formatTable {
-		return s.table.flush()
-	}
-	if s.format == formatCSV && !s.started {
-		s.started = true
-		s.w.WriteString(strings.Join(statusColumns, ",") + "\n")
-	}
-	return s.w.Flush()
+func newStatusWriter(format string, w io.Writer, opts statusOptions) *statusWriter {
+	return newColumnWriter(format, w, columnsFor(statusSpec, &opts.columns), tableOptions{color: opts.color, now: opts.now})
 }
