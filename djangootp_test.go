@@ -348,7 +348,7 @@ func TestDjangoStatus(t *testing.T) {
 			t.Errorf("status --state locked: %v", recs)
 		}
 		r = djOK(t, p, "status", "carol")
-		if !strings.Contains(r.Stdout, "not-enrolled") || !strings.Contains(r.Stdout, "devices") {
+		if !strings.Contains(r.Stdout, "not-enrolled") || !strings.Contains(r.Stdout, "DEVICES") {
 			t.Errorf("status carol (table): want not-enrolled and a devices column:\n%s", r.Stdout)
 		}
 		r = djOK(t, p, "-o", "csv", "status", "alice")
