@@ -1083,8 +1083,8 @@ func djAuditSection(dump string) string {
 	return rest
 }
 
-// rotate-key and temp-code have no meaning for django-otp: one line, exit
-// 2, nothing written.
+// rotate-key, temp-code and verify --diagnose have no meaning for
+// django-otp: one line, exit 2, nothing written.
 func TestDjangoCommandsThatDoNotApply(t *testing.T) {
 	djBackends(t, func(t *testing.T, p *djangotest.Project) {
 		p.CreateTOTPDevice(t, "alice", "phone", true)
@@ -1096,6 +1096,7 @@ func TestDjangoCommandsThatDoNotApply(t *testing.T) {
 		for _, args := range [][]string{
 			{"rotate-key", "--new-key-file", keyFile},
 			{"temp-code", "--reason", "ticket 3", "alice"},
+			{"verify", "--diagnose", "alice", "123456"},
 		} {
 			r := djRun(t, p, args...)
 			lines := strings.Split(strings.TrimSpace(r.Stderr), "\n")
