@@ -973,6 +973,44 @@ func TestDjangoDisable(t *testing.T) {
 	})
 }
 
+// Bulk runs (--from-file) work per user on django-otp's tables too: the
+// users that exist are done, the unknown one is reported, the exit says so.
+func TestDjangoBulk(t *testing.T) {
+	djBackends(t, func(t *testing.T, p *djangotest.Project) {
+		r := testutil.Run(t, testutil.Options{Stdin: "alice\nnobody\n# a comment\nbob\ncarol\n"}, p.Args("-o", "json", "enroll", "--no-confirm", "--from-file", "-")...)
+		if r.Code != 3 {
+			t.Errorf("bulk enroll with an unknown user: exit %d, want 3; %s", r.Code, r.Stderr)
+		}
+		recs := djJSON(t, r.Stdout)
+		if len(recs) != 4 {
+			t.Fatalf("bulk enroll reported %d users, want 4: %v", len(recs), recs)
+		}
+		now := time.Now()
+		for _, rec := range recs {
+			login := fmt.Sprint(rec["user"])
+			if login == "nobody" {
+				continue
+			}
+			d := djDevice(t, p, login, "totp")
+			if d.Key != djHexSecret(t, fmt.Sprint(rec["secret"])) {
+				t.Errorf("%s: device key %s is not the printed secret", login, d.Key)
+			}
+			if !p.VerifyTOTP(t, login, djangotest.Code(t, d.Key, now)) {
+				t.Errorf("Django refused %s's code after bulk enroll", login)
+			}
+		}
+		r = testutil.Run(t, testutil.Options{Stdin: "alice\nbob\ncarol\n"}, p.Args("disable", "--yes", "--reason", "bulk", "--from-file", "-")...)
+		if r.Code != 0 {
+			t.Errorf("bulk disable: exit %d %s", r.Code, r.Stderr)
+		}
+		for _, login := range []string{"alice", "bob", "carol"} {
+			if devs := p.Devices(t, login); len(devs) != 0 {
+				t.Errorf("%s after bulk disable: %+v", login, devs)
+			}
+		}
+	})
+}
+
 // export prints django-otp devices as otpauth URIs; import makes devices
 // of them that Django verifies.
 func TestDjangoExportImport(t *testing.T) {
