@@ -15,16 +15,20 @@ usage() {
 	cat <<'EOF'
 usage: bench/run.sh [--users N] [--enroll N] [--repeat N] [--verify-runs N]
                     [--pg URL | --no-pg] [--sqlite-only] [--work DIR] [--keep]
+                    [--baseline REV]
 
   --users N        users in the users table (default 1000000)
   --enroll N       users enrolled with 10 backup codes each (default users/10)
-  --repeat N       runs of each read-only target; the median is reported (default 3)
+  --repeat N       runs of each read-only target and rounds of the SQLite
+                   enroll target; the median is reported (default 3)
   --verify-runs N  timed runs of the verify target (default 30)
   --pg URL         PostgreSQL server to also benchmark (default $TOTPADM_TEST_POSTGRES);
                    the script creates and drops its own databases totpadm_bench*
   --no-pg          SQLite only
   --work DIR       scratch directory (default bench/work/run-USERS)
   --keep           keep the generated databases (default: delete them at the end)
+  --baseline REV   also time SQLite enroll with totpadm built from git revision
+                   REV (e.g. main), in the same rounds: before and after in one run
 EOF
 }
 
@@ -36,6 +40,7 @@ VRUNS=30
 PG="${TOTPADM_TEST_POSTGRES:-}"
 WORK=""
 KEEP=0
+BASELINE=""
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--users) USERS="$2"; shift 2 ;;
@@ -46,6 +51,7 @@ while [ $# -gt 0 ]; do
 	--no-pg | --sqlite-only) PG=""; shift ;;
 	--work) WORK="$2"; shift 2 ;;
 	--keep) KEEP=1; shift ;;
+	--baseline) BASELINE="$2"; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; exit 2 ;;
 	esac
@@ -83,6 +89,17 @@ log() { printf '[%s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 
 log "building totpadm and bench/gen"
 (cd "$ROOT" && go build -o "$BIN" . && go build -o "$GEN" ./bench/gen)
+BASE_BIN=""
+if [ -n "$BASELINE" ]; then
+	rev=$(git -C "$ROOT" rev-parse --short "$BASELINE^{commit}") || { echo "run.sh: --baseline $BASELINE is not a git revision" >&2; exit 2; }
+	BASE_BIN="$ROOT/bench/work/totpadm-$rev"
+	log "building totpadm at $BASELINE ($rev)"
+	src=$(mktemp -d)
+	git -C "$ROOT" archive "$rev" | tar -x -C "$src"
+	(cd "$src" && go build -o "$BASE_BIN" .)
+	rm -rf "$src"
+	[ "$BASELINE" = "$rev" ] || BASELINE="$BASELINE ($rev)"
+fi
 
 KEY="$W/bench.key"
 rm -f "$KEY"
@@ -164,7 +181,9 @@ SQLITE_STATUS="SELECT CAST(u.id AS TEXT) AS id, u.username AS login, u.email AS 
  (SELECT COUNT(*) FROM totp_backup_codes b WHERE b.user_id = c.user_id AND b.used_at IS NULL) AS backup_codes_left,
  $(sqlite_ts c.created_at) AS enrolled_at, $(sqlite_ts c.last_used_at) AS last_used_at,
  COALESCE(c.failures, 0) AS failures,
- CASE WHEN c.locked_until > $SQLITE_NOW THEN $(sqlite_ts c.locked_until) END AS locked_until
+ CASE WHEN c.locked_until > $SQLITE_NOW THEN $(sqlite_ts c.locked_until) END AS locked_until,
+ (SELECT CASE WHEN t.expires_at > $SQLITE_NOW THEN $(sqlite_ts t.expires_at) END FROM totp_temp_codes t
+   WHERE t.user_id = c.user_id AND t.used_at IS NULL) AS temp_code_until
 FROM users u LEFT JOIN totp_credentials c ON c.user_id = CAST(u.id AS TEXT)
 ORDER BY u.id;"
 
@@ -202,18 +221,36 @@ EOF
 	log "SQLite: users table built in $((SECONDS - t0)) s"
 
 	# ---- 2. enroll
-	log "SQLite: enroll $ENROLLED users (totpadm)"
-	copydb "$base" "$W/enroll.db"
+	# Each round: totpadm (and the --baseline binary) on fresh copies of
+	# the users database, then the engine's floor — sqlite3 copying the
+	# rows totpadm wrote (credentials, backup codes, audit rows) with one
+	# INSERT … SELECT transaction from the attached file — interleaved, so
+	# that a noisy machine slows them alike. The last round's database
+	# and output go on to the status, verify and disable targets.
+	log "SQLite: enroll $ENROLLED users ($REPEAT rounds of totpadm$([ -n "$BASE_BIN" ] && echo ", $BASELINE") and the floor)"
+	local i ok
+	for i in $(seq 1 "$REPEAT"); do
+		copydb "$base" "$W/enroll.db"
+		measure sqlite.enroll.tot tot "$W/enroll.db" enroll --from-file - --no-confirm -o json <"$W/enroll.txt" >"$W/enroll.json"
+		ok=$(grep -c '"outcome":"enrolled"' "$W/enroll.json" || true)
+		[ "$ok" -eq "$ENROLLED" ] || { echo "run.sh: enroll reported $ok of $ENROLLED enrolled" >&2; exit 1; }
+		checkpoint "$W/enroll.db"
+		if [ -n "$BASE_BIN" ]; then
+			copydb "$base" "$W/base-enroll.db"
+			measure sqlite.enroll.base "$BASE_BIN" --db "$W/base-enroll.db" --key-file "$KEY" --actor bench --user-email-column email \
+				enroll --from-file - --no-confirm -o json <"$W/enroll.txt" >/dev/null
+			rm -f "$W/base-enroll.db"*
+		fi
+		copydb "$base" "$W/floor-enroll.db"
+		measure sqlite.enroll.floor sqlite3 -bail "$W/floor-enroll.db" "ATTACH '$W/enroll.db' AS src; BEGIN IMMEDIATE;
+			INSERT INTO totp_credentials SELECT * FROM src.totp_credentials;
+			INSERT INTO totp_backup_codes SELECT * FROM src.totp_backup_codes;
+			INSERT INTO totp_audit_log SELECT * FROM src.totp_audit_log; COMMIT;"
+		rm -f "$W/floor-enroll.db"*
+	done
+	# For information, the same rows as one INSERT a row, as sqlite3's own
+	# .dump writes them, in one transaction (once: it is slow).
 	copydb "$base" "$W/ref-enroll.db"
-	copydb "$base" "$W/floor-enroll.db"
-	measure sqlite.enroll.tot tot "$W/enroll.db" enroll --from-file - --no-confirm -o json <"$W/enroll.txt" >"$W/enroll.json"
-	local ok
-	ok=$(grep -c '"outcome":"enrolled"' "$W/enroll.json" || true)
-	[ "$ok" -eq "$ENROLLED" ] || { echo "run.sh: enroll reported $ok of $ENROLLED enrolled" >&2; exit 1; }
-	checkpoint "$W/enroll.db"
-	# The reference inserts exactly the rows totpadm wrote (credentials,
-	# backup codes and the audit rows), one INSERT a row as sqlite3's own
-	# .dump writes them, in one transaction.
 	{
 		echo 'BEGIN IMMEDIATE;'
 		sqlite3 "$W/enroll.db" \
@@ -224,18 +261,14 @@ EOF
 	} >"$W/enroll-ref.sql"
 	log "SQLite: enroll reference (sqlite3, $(du -h "$W/enroll-ref.sql" | cut -f1) of INSERTs)"
 	measure sqlite.enroll.ref sqlite3 -bail "$W/ref-enroll.db" <"$W/enroll-ref.sql" >/dev/null
-	# The engine's floor: the same rows copied with INSERT … SELECT.
-	measure sqlite.enroll.floor sqlite3 -bail "$W/floor-enroll.db" "ATTACH '$W/enroll.db' AS src; BEGIN IMMEDIATE;
-		INSERT INTO totp_credentials SELECT * FROM src.totp_credentials;
-		INSERT INTO totp_backup_codes SELECT * FROM src.totp_backup_codes;
-		INSERT INTO totp_audit_log SELECT * FROM src.totp_audit_log; COMMIT;"
 	local a b
 	a=$(sqlite3 "$W/enroll.db" 'SELECT COUNT(*) FROM totp_credentials; SELECT COUNT(*) FROM totp_backup_codes;' | tr '\n' ' ')
 	b=$(sqlite3 "$W/ref-enroll.db" 'SELECT COUNT(*) FROM totp_credentials; SELECT COUNT(*) FROM totp_backup_codes;' | tr '\n' ' ')
 	[ "$a" = "$b" ] || { echo "run.sh: enroll reference row counts differ: $a vs $b" >&2; exit 1; }
-	row "enroll $ENROLLED (-o json)" sqlite.enroll.tot "sqlite3: INSERT dump, 1 txn" sqlite.enroll.ref "≤ 3×"
-	row "  (informational)" sqlite.enroll.tot "sqlite3: INSERT…SELECT floor" sqlite.enroll.floor "-"
-	rm -f "$W/ref-enroll.db"* "$W/floor-enroll.db"* "$W/enroll-ref.sql"
+	row "enroll $ENROLLED (-o json)" sqlite.enroll.tot "sqlite3: INSERT…SELECT floor" sqlite.enroll.floor "≤ 3×"
+	[ -n "$BASE_BIN" ] && row "  enroll, $BASELINE (--baseline)" sqlite.enroll.base "sqlite3: INSERT…SELECT floor" sqlite.enroll.floor "-"
+	row "  (informational)" sqlite.enroll.tot "sqlite3: INSERT dump, 1 txn" sqlite.enroll.ref "-"
+	rm -f "$W/ref-enroll.db"* "$W/enroll-ref.sql"
 
 	# ---- status database: the enrolled one, with realistic states
 	local db="$W/status.db"
@@ -520,7 +553,9 @@ SELECT CAST(u.id AS TEXT) AS id, u.username AS login, u.email AS email,
  (SELECT COUNT(*) FROM totp_backup_codes b WHERE b.user_id = c.user_id AND b.used_at IS NULL) AS backup_codes_left,
  $(pg_ts c.created_at) AS enrolled_at, $(pg_ts c.last_used_at) AS last_used_at,
  COALESCE(c.failures, 0) AS failures,
- CASE WHEN c.locked_until > $now THEN $(pg_ts c.locked_until) END AS locked_until
+ CASE WHEN c.locked_until > $now THEN $(pg_ts c.locked_until) END AS locked_until,
+ (SELECT CASE WHEN t.expires_at > $now THEN $(pg_ts t.expires_at) END FROM totp_temp_codes t
+   WHERE t.user_id = c.user_id AND t.used_at IS NULL) AS temp_code_until
 FROM users u LEFT JOIN totp_credentials c ON c.user_id = CAST(u.id AS TEXT)
 ORDER BY u.id
 EOF
@@ -558,7 +593,7 @@ fi
 	print_table SQLite "$W/results-sqlite.tsv"
 	[ -n "$PG" ] && print_table PostgreSQL "$W/results-pg.tsv"
 	echo
-	echo "Times are medians ($REPEAT runs for status, $VRUNS for verify via $([ -n "$HYPERFINE" ] && echo hyperfine || echo "a shell loop"); one run for enroll and disable)."
+	echo "Times are medians ($REPEAT runs for status and SQLite enroll, $VRUNS for verify via $([ -n "$HYPERFINE" ] && echo hyperfine || echo "a shell loop"); one run for PostgreSQL enroll and for disable)."
 	echo "CPU is user + system time of the client process only (for PostgreSQL the server's work is not in it)."
 	echo "Peak RSS is /usr/bin/time's maximum resident set size."
 	sed 's/^/- /' "$W/notes.txt"

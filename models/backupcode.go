@@ -48,15 +48,23 @@ func newBackupCode(random io.Reader) (string, error) {
 	if _, err := io.ReadFull(random, buf[:]); err != nil {
 		return "", fmt.Errorf("generate backup code: %w", err)
 	}
-	var b strings.Builder
-	for i, v := range buf {
+	return string(appendBackupCode(nil, buf[:])), nil
+}
+
+// backupCodeText is the length of a formatted code: 12 symbols, 2 dashes.
+const backupCodeText = backupCodeLen + 2
+
+// appendBackupCode appends the code that backupCodeLen random bytes
+// make, formatted as xxxx-xxxx-xxxx.
+func appendBackupCode(dst, random []byte) []byte {
+	for i, v := range random[:backupCodeLen] {
 		if i > 0 && i%4 == 0 {
-			b.WriteByte('-')
+			dst = append(dst, '-')
 		}
 		// 256 is a multiple of 32, so the low five bits are uniform.
-		b.WriteByte(backupAlphabet[v&31])
+		dst = append(dst, backupAlphabet[v&31])
 	}
-	return b.String(), nil
+	return dst
 }
 
 // NormalizeBackupCode returns the canonical 12-symbol form of a typed
@@ -112,35 +120,154 @@ func backupCodeMatches(salt, hash []byte, normalized string) bool {
 	return subtle.ConstantTimeCompare(hashBackupCode(salt, normalized), hash) == 1
 }
 
-// newBackupCodes returns the plaintext codes and their hashed rows.
-func (s *Service) newBackupCodes(userID string, now time.Time) ([]string, []BackupCode, error) {
-	plain := make([]string, s.cfg.BackupCodeCount)
-	rows := make([]BackupCode, s.cfg.BackupCodeCount)
-	for i := range plain {
-		code, err := newBackupCode(s.cfg.Random)
-		if err != nil {
-			return nil, nil, err
-		}
-		salt, err := newSalt(s.cfg.Random)
-		if err != nil {
-			return nil, nil, err
-		}
-		normalized, _ := NormalizeBackupCode(code)
-		plain[i] = code
-		rows[i] = BackupCode{UserID: userID, Salt: salt, Hash: hashBackupCode(salt, normalized), CreatedAt: now}
-	}
-	return plain, rows, nil
+// codeSet is one user's new backup codes as they are saved: each code's
+// salt and hash side by side in one array, so that a bulk run holds and
+// binds one value per user instead of two per code.
+type codeSet struct {
+	userID  string
+	created time.Time
+	records []byte // per code: its salt (saltLen bytes), then its hash
 }
 
-func (s *Service) insertBackupCodes(tx *gorm.DB, d dialect, codes []BackupCode) error {
-	rows := make([][]any, len(codes))
-	for i := range codes {
-		rows[i] = codes[i].values()
+// codeRecord is the size of one code's record in codeSet.records.
+const codeRecord = saltLen + sha256.Size
+
+func (c codeSet) count() int { return len(c.records) / codeRecord }
+
+// rows are the set's codes as table rows; salts and hashes share the
+// set's array.
+func (c codeSet) rows() []BackupCode {
+	rows := make([]BackupCode, c.count())
+	for i := range rows {
+		rec := c.records[i*codeRecord : (i+1)*codeRecord : (i+1)*codeRecord]
+		rows[i] = BackupCode{UserID: c.userID, Salt: rec[:saltLen:saltLen], Hash: rec[saltLen:], CreatedAt: c.created}
 	}
-	if err := insertRows(tx, d, s.cfg.Tables.BackupCodes, backupCodeColumns, rows); err != nil {
+	return rows
+}
+
+// newCodeSet draws a fresh set of backup codes for a user and returns
+// their plaintext (shown once) and the set to store. The randomness is
+// read once for the whole set, in the order newBackupCode and newSalt
+// would read it code after code: a code's symbols, then its salt.
+// scratch, if not nil, is reused for the random bytes across calls.
+func (s *Service) newCodeSet(userID string, now time.Time, scratch *[]byte) ([]string, codeSet, error) {
+	const drawn = backupCodeLen + saltLen // random bytes per code
+	n := s.cfg.BackupCodeCount
+	var random []byte
+	if scratch != nil && cap(*scratch) >= n*drawn {
+		random = (*scratch)[:n*drawn]
+	} else {
+		random = make([]byte, n*drawn)
+		if scratch != nil {
+			*scratch = random
+		}
+	}
+	defer clear(random)
+	if _, err := io.ReadFull(s.cfg.Random, random); err != nil {
+		return nil, codeSet{}, fmt.Errorf("generate backup codes: %w", err)
+	}
+	var text strings.Builder
+	text.Grow(n * backupCodeText)
+	var code [backupCodeText]byte
+	records := make([]byte, n*codeRecord)
+	for i := range n {
+		r := random[i*drawn : (i+1)*drawn]
+		text.Write(appendBackupCode(code[:0], r))
+		// The hash input, salt || normalized code, as hashBackupCode has it.
+		var in [saltLen + backupCodeLen]byte
+		copy(in[:], r[backupCodeLen:])
+		for j, v := range r[:backupCodeLen] {
+			in[saltLen+j] = backupAlphabet[v&31]
+		}
+		sum := sha256.Sum256(in[:])
+		rec := records[i*codeRecord:]
+		copy(rec, r[backupCodeLen:])
+		copy(rec[saltLen:], sum[:])
+	}
+	all := text.String() // one string; the codes are slices of it
+	plain := make([]string, n)
+	for i := range plain {
+		plain[i] = all[i*backupCodeText : (i+1)*backupCodeText]
+	}
+	return plain, codeSet{userID: userID, created: now, records: records}, nil
+}
+
+// newBackupCodes returns the plaintext codes and their hashed rows.
+func (s *Service) newBackupCodes(userID string, now time.Time) ([]string, []BackupCode, error) {
+	plain, set, err := s.newCodeSet(userID, now, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	return plain, set.rows(), nil
+}
+
+// insertCodeSets saves the codes of sets. On SQLite a statement takes a
+// user's whole set as one value and splits it into rows in SQL
+// (codeSetInsertSQL): 3 bound values per user instead of 5 per code, and
+// each is a call into the driver's C library.
+func (s *Service) insertCodeSets(tx *gorm.DB, d dialect, sets []codeSet) error {
+	if len(sets) == 0 {
+		return nil
+	}
+	n := sets[0].count()
+	same := d.name == "sqlite"
+	for _, c := range sets {
+		same = same && c.count() == n
+	}
+	if !same {
+		var rows [][]any
+		for _, c := range sets {
+			for _, r := range c.rows() {
+				rows = append(rows, r.values())
+			}
+		}
+		if err := insertRows(tx, d, s.cfg.Tables.BackupCodes, backupCodeColumns, rows); err != nil {
+			return fmt.Errorf("save backup codes: %w", err)
+		}
+		return nil
+	}
+	rows := make([][]any, len(sets))
+	for i, c := range sets {
+		rows[i] = []any{c.userID, sqliteTime(c.created), c.records}
+	}
+	if err := insertStatements(tx, codeSetsPerInsert, rows, func(users int) string {
+		return s.codeSetInsertSQL(d, users, n)
+	}); err != nil {
 		return fmt.Errorf("save backup codes: %w", err)
 	}
 	return nil
+}
+
+// codeSetsPerInsert is how many users' code sets one SQLite statement
+// carries (with ten codes each, 100 rows); see sqliteRowsPerInsert.
+const codeSetsPerInsert = 10
+
+// codeSetInsertSQL inserts users code sets of codes codes each, bound as
+// (user id, created at, records) per user: a join with the code numbers
+// 0…codes-1 cuts each user's records into its rows, user after user.
+func (s *Service) codeSetInsertSQL(d dialect, users, codes int) string {
+	var b strings.Builder
+	quoted := make([]string, len(backupCodeColumns))
+	for i, c := range backupCodeColumns {
+		quoted[i] = d.quote(c)
+	}
+	fmt.Fprintf(&b, "INSERT INTO %s (%s) SELECT u.column1, substr(u.column3, k.column1 * %d + 1, %d), substr(u.column3, k.column1 * %d + %d, %d), u.column2, NULL FROM (VALUES ",
+		d.quote(s.cfg.Tables.BackupCodes), strings.Join(quoted, ", "), codeRecord, saltLen, codeRecord, saltLen+1, sha256.Size)
+	for i := range users {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		b.WriteString("(?, ?, ?)")
+	}
+	b.WriteString(") AS u CROSS JOIN (VALUES ")
+	for i := range codes {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprintf(&b, "(%d)", i)
+	}
+	b.WriteString(") AS k")
+	return b.String()
 }
 
 // backupCodesOf reads a user's backup codes, used or not.
@@ -203,25 +330,26 @@ func (s *Service) RegenerateMany(ctx context.Context, db *gorm.DB, users []User,
 // regenerateWrite draws each batch's codes before its transaction and
 // leaves users[i]'s plaintext codes in plain[i].
 func (s *Service) regenerateWrite(users []User, plain [][]string) write {
-	rows := make([][]BackupCode, len(users))
+	sets := make([]codeSet, len(users))
 	w := s.enrolledOnly(users, ActionBackupCodes,
 		func(tx *gorm.DB, d dialect, enrolled []int) error {
 			if err := tx.Table(s.cfg.Tables.BackupCodes).Where("user_id IN ?", idsOf(users, enrolled)).Delete(&BackupCode{}).Error; err != nil {
 				return fmt.Errorf("delete old codes: %w", err)
 			}
-			all := make([]BackupCode, 0, len(enrolled)*s.cfg.BackupCodeCount)
+			save := make([]codeSet, 0, len(enrolled))
 			for _, i := range enrolled {
-				all = append(all, rows[i]...)
+				save = append(save, sets[i])
 			}
-			return s.insertBackupCodes(tx, d, all)
+			return s.insertCodeSets(tx, d, save)
 		},
 		func(int) (string, string) { return "regenerated", "" })
 	w.prepare = func(lo, hi int) error {
-		clear(rows[:lo]) // earlier batches are settled
+		clear(sets[:lo]) // earlier batches are settled
 		now := s.now()
+		var scratch []byte
 		for i := lo; i < hi; i++ {
 			var err error
-			if plain[i], rows[i], err = s.newBackupCodes(users[i].ID, now); err != nil {
+			if plain[i], sets[i], err = s.newCodeSet(users[i].ID, now, &scratch); err != nil {
 				return err
 			}
 		}

@@ -76,6 +76,11 @@ func (s *Service) run(ctx context.Context, db *gorm.DB, users []User, bulk BulkO
 		}
 		errs := make([]error, hi-lo)
 		if err := s.runBatch(sess, ids, lo, hi, w, errs); err != nil {
+			if ctx.Err() != nil {
+				// Cancelled mid-batch: the transaction was rolled back,
+				// whatever the statement in flight then reported.
+				return &stoppedError{ctx.Err()}
+			}
 			if isEnvironmental(err) {
 				return &stoppedError{err}
 			}
@@ -85,6 +90,9 @@ func (s *Service) run(ctx context.Context, db *gorm.DB, users []User, bulk BulkO
 				for i := lo; i < hi; i++ {
 					one := make([]error, 1)
 					if err := s.runBatch(sess, ids, i, i+1, w, one); err != nil {
+						if ctx.Err() != nil {
+							err = ctx.Err()
+						}
 						if isEnvironmental(err) {
 							announce(lo, hi)
 							return &stoppedError{err}
@@ -120,6 +128,12 @@ func (s *Service) runBatch(sess session, ids []string, lo, hi int, w write, errs
 	var err error
 	for attempt := 0; ; attempt++ {
 		err = s.transaction(sess, func(tx *gorm.DB) error {
+			// The transaction began (and will commit) under the caller's
+			// context, so cancelling it rolls the batch back at its next
+			// statement; the statements themselves run uncancellable on
+			// SQLite, whose driver starts a goroutine for every one
+			// under a cancellable context (rowContext).
+			tx = tx.WithContext(rowContext(tx.Statement.Context, sess.d))
 			clear(errs)
 			resetChanges(tx)
 			lock := w.lock
@@ -214,7 +228,7 @@ func batches(ids []string, size int) [][2]int {
 	}
 	var out [][2]int
 	lo := 0
-	seen := map[string]bool{}
+	seen := make(map[string]bool, min(size, len(ids)))
 	for i, id := range ids {
 		if i-lo == size || seen[id] {
 			out = append(out, [2]int{lo, i})

@@ -376,3 +376,26 @@ func BenchmarkDisableMany(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/500, "ns/user")
 }
+
+// BenchmarkLookupUsers resolves 10,000 logins (every tenth user of
+// 100,000) per op, as a bulk command's --from-file does before its first
+// batch; B/op and allocs/op are the resolver's memory per run.
+func BenchmarkLookupUsers(b *testing.B) {
+	bd := openBenchSQLite(b, 100000)
+	refs := make([]UserRef, 10000)
+	for i := range refs {
+		refs[i] = UserRef{Value: fmt.Sprintf("user%d", (i+1)*10)}
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for b.Loop() {
+		_, errs, err := bd.svc.LookupUsers(ctx, bd.db, refs)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if errs[0] != nil || errs[len(errs)-1] != nil {
+			b.Fatal(errs[0], errs[len(errs)-1])
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/float64(len(refs)), "ns/ref")
+}

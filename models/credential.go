@@ -2,10 +2,12 @@ package models
 
 import (
 	"database/sql"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"gorm.io/gorm"
 )
@@ -72,19 +74,51 @@ func stateName(state string) string {
 // existingStates returns the credential state of each of ids that has one,
 // locking those rows where the database has row locks.
 func (s *Service) existingStates(tx *gorm.DB, d dialect, ids []string) (map[string]string, error) {
-	var rows []struct {
-		UserID string
-		State  string
-	}
 	q := "SELECT user_id, state FROM " + d.quote(s.cfg.Tables.Credentials) + " WHERE user_id IN ?" + d.forUpdate()
-	if err := tx.Raw(q, ids).Scan(&rows).Error; err != nil {
+	var arg any = ids
+	if list, ok := sqliteTextList(d, ids); ok {
+		// One array parameter instead of a list of thousands that SQLite
+		// would parse anew for every batch.
+		q = "SELECT user_id, state FROM " + d.quote(s.cfg.Tables.Credentials) + " WHERE user_id IN (SELECT value FROM json_each(?))"
+		arg = list
+	}
+	rows, err := tx.Raw(q, arg).Rows()
+	if err != nil {
 		return nil, fmt.Errorf("read credentials: %w", err)
 	}
-	states := make(map[string]string, len(rows))
-	for _, r := range rows {
-		states[r.UserID] = r.State
+	defer rows.Close()
+	states := make(map[string]string, len(ids))
+	var id, state string
+	for rows.Next() {
+		if err := rows.Scan(&id, &state); err != nil {
+			return nil, fmt.Errorf("read credentials: %w", err)
+		}
+		states[id] = state
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("read credentials: %w", err)
 	}
 	return states, nil
+}
+
+// sqliteTextList encodes values as a JSON array for json_each on SQLite,
+// whose value column then yields each as the same text. It declines
+// (false) on other databases and for a value JSON cannot carry byte for
+// byte (invalid UTF-8, a NUL).
+func sqliteTextList(d dialect, values []string) (string, bool) {
+	if d.name != "sqlite" {
+		return "", false
+	}
+	for _, v := range values {
+		if !utf8.ValidString(v) || strings.IndexByte(v, 0) >= 0 {
+			return "", false
+		}
+	}
+	b, err := json.Marshal(values)
+	if err != nil {
+		return "", false
+	}
+	return string(b), true
 }
 
 // lockCredential reads a user's credential inside tx, locking the row on

@@ -122,8 +122,9 @@ func (s *Service) EnrollMany(ctx context.Context, db *gorm.DB, es []*Enrollment,
 	w := write{
 		action: ActionEnroll,
 		prepare: func(lo, hi int) error {
+			var scratch []byte
 			for i := lo; i < hi; i++ {
-				prepared[i], prepErrs[i] = s.prepareEnrollment(es[i], opt)
+				prepared[i], prepErrs[i] = s.prepareEnrollment(es[i], opt, &scratch)
 			}
 			return nil
 		},
@@ -207,13 +208,13 @@ func (s *Service) checkSealingKey(sess session) error {
 type preparedEnrollment struct {
 	user     User
 	cred     Credential
-	codes    []BackupCode
+	codes    codeSet
 	plain    []string
 	replaces bool
 	action   string // audit action: enroll or import
 }
 
-func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions) (*preparedEnrollment, error) {
+func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions, scratch *[]byte) (*preparedEnrollment, error) {
 	key, err := s.requireKey()
 	if err != nil {
 		return nil, err
@@ -249,7 +250,7 @@ func (s *Service) prepareEnrollment(e *Enrollment, opt EnrollOptions) (*prepared
 	if cred.Secret, err = key.seal(e.User.ID, e.secret); err != nil {
 		return nil, err
 	}
-	plain, codes, err := s.newBackupCodes(e.User.ID, now)
+	plain, codes, err := s.newCodeSet(e.User.ID, now, scratch)
 	if err != nil {
 		return nil, err
 	}
@@ -292,7 +293,7 @@ func (s *Service) writeEnrollments(tx *gorm.DB, ps []*preparedEnrollment) error 
 	var (
 		replaced []string
 		inserts  = make([][]any, 0, len(ps))
-		codes    = make([]BackupCode, 0, len(ps)*s.cfg.BackupCodeCount)
+		codes    = make([]codeSet, 0, len(ps))
 		audits   = make([]AuditEntry, 0, len(ps))
 	)
 	for _, p := range ps {
@@ -303,7 +304,7 @@ func (s *Service) writeEnrollments(tx *gorm.DB, ps []*preparedEnrollment) error 
 		} else {
 			inserts = append(inserts, p.cred.values())
 		}
-		codes = append(codes, p.codes...)
+		codes = append(codes, p.codes)
 		audits = append(audits, s.auditEntry(p.action, p.user, outcome, ""))
 	}
 	if len(replaced) > 0 {
@@ -324,7 +325,7 @@ func (s *Service) writeEnrollments(tx *gorm.DB, ps []*preparedEnrollment) error 
 	if err := insertRows(tx, d, s.cfg.Tables.Credentials, credentialColumns, inserts); err != nil {
 		return fmt.Errorf("save credentials: %w", err)
 	}
-	if err := s.insertBackupCodes(tx, d, codes); err != nil {
+	if err := s.insertCodeSets(tx, d, codes); err != nil {
 		return err
 	}
 	return s.writeAudit(tx, audits)

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -181,36 +182,59 @@ func (s *Service) LookupUser(ctx context.Context, db *gorm.DB, ref UserRef) (Use
 // on one of them would act on a person nobody named.
 //
 // users[i] and errs[i] answer refs[i]. The returned error is for the run
-// as a whole (the database failed). Logins and ids are looked up a chunk
-// at a time, one query each.
+// as a whole (the database failed, or ctx was cancelled). Logins and ids
+// are looked up a chunk at a time, one query each; a value given several
+// times is asked about once.
 func (s *Service) LookupUsers(ctx context.Context, db *gorm.DB, refs []UserRef) ([]User, []error, error) {
 	sess, err := s.session(ctx, db)
 	if err != nil {
 		return nil, nil, err
 	}
+	// Each query reads a chunk's rows through an index; on SQLite it runs
+	// uncancellable (rowContext), and a cancelled lookup stops between
+	// chunks.
+	sess.db = sess.db.WithContext(rowContext(ctx, sess.d))
 	users := make([]User, len(refs))
 	errs := make([]error, len(refs))
+	// next chains the references to one value: next[i] is the next index
+	// after i with refs[i]'s value, or -1. No slice per value: a bulk run
+	// resolves a hundred thousand of them.
+	next := make([]int, len(refs))
 	for _, byID := range []bool{false, true} {
-		wanted := map[string][]int{} // value → indexes into refs
-		var values []string
-		for i, ref := range refs {
+		n := 0
+		for _, ref := range refs {
 			if ref.ByID == byID {
-				if _, seen := wanted[ref.Value]; !seen {
-					values = append(values, ref.Value)
-				}
-				wanted[ref.Value] = append(wanted[ref.Value], i)
+				n++
 			}
 		}
+		position := make(map[string]int, n) // value → its index into values
+		values := make([]string, 0, n)
+		first, last := make([]int, 0, n), make([]int, 0, n) // per value: its first and last index into refs
+		for i, ref := range refs {
+			if ref.ByID != byID {
+				continue
+			}
+			next[i] = -1
+			if p, seen := position[ref.Value]; seen {
+				next[last[p]], last[p] = i, i
+				continue
+			}
+			position[ref.Value] = len(values)
+			values = append(values, ref.Value)
+			first, last = append(first, i), append(last, i)
+		}
 		for lo := 0; lo < len(values); lo += lookupChunk {
+			if err := ctx.Err(); err != nil {
+				return nil, nil, fmt.Errorf("look up users in %s: %w", s.cfg.Users.Table, err)
+			}
 			chunk := values[lo:min(lo+lookupChunk, len(values))]
 			matches, err := s.matchChunk(sess, byID, chunk)
 			if err != nil {
 				return nil, nil, err
 			}
-			for _, v := range chunk {
-				ref := UserRef{ByID: byID, Value: v}
-				u, err := s.oneMatch(ref, matches[v])
-				for _, i := range wanted[v] {
+			for j, v := range chunk {
+				u, err := s.oneMatch(UserRef{ByID: byID, Value: v}, matches[j])
+				for i := first[lo+j]; i >= 0; i = next[i] {
 					users[i], errs[i] = u, err
 				}
 			}
@@ -239,7 +263,8 @@ func (s *Service) oneMatch(ref UserRef, rows []User) (User, error) {
 	}
 }
 
-// matchChunk returns, for each of values, every row it matches.
+// matchChunk returns, for each of values, every row it matches (in the
+// database's order); the slices share one array and are read-only.
 //
 // Ids: the rows whose id text equals the value byte for byte. The IN
 // list lets the index find the candidates; the databases coerce a text
@@ -254,7 +279,7 @@ func (s *Service) oneMatch(ref UserRef, rows []User) (User, error) {
 // matches both. A value that equals no returned row byte for byte
 // matched, if at all, through the collation alone ("alice" finding only
 // "Alice"); it is asked about on its own.
-func (s *Service) matchChunk(sess session, byID bool, values []string) (map[string][]User, error) {
+func (s *Service) matchChunk(sess session, byID bool, values []string) ([][]User, error) {
 	d := sess.d
 	column := s.cfg.Users.LoginColumn
 	if byID {
@@ -266,68 +291,102 @@ func (s *Service) matchChunk(sess session, byID bool, values []string) (map[stri
 		rank = "DENSE_RANK() OVER (ORDER BY " + quoted + ")"
 	}
 	query := fmt.Sprintf("SELECT %s, %s FROM %s u WHERE %s IN ?", s.userColumns(d, "u"), rank, d.quote(s.cfg.Users.Table), quoted)
-	rows, err := s.scanUsers(sess, query, values)
+	rows, err := s.scanUsers(sess, query, values, len(values))
 	if impossibleValue(err) && len(values) > 1 {
 		// One value the column's type cannot hold ("x" for an integer id)
 		// spoils the whole list on PostgreSQL: ask one by one.
-		out := make(map[string][]User, len(values))
-		for _, v := range values {
+		out := make([][]User, len(values))
+		for j, v := range values {
 			one, err := s.matchChunk(sess, byID, []string{v})
 			if err != nil {
 				return nil, err
 			}
-			out[v] = one[v]
+			out[j] = one[0]
 		}
 		return out, nil
 	}
+	out := make([][]User, len(values))
 	if impossibleValue(err) {
-		return map[string][]User{}, nil // nobody can have such an id or login
+		return out, nil // nobody can have such an id or login
 	}
 	if err != nil {
 		return nil, fmt.Errorf("look up users in %s: %w", s.cfg.Users.Table, err)
 	}
-	out := make(map[string][]User, len(values))
-	if byID {
-		for _, v := range values {
-			for _, r := range rows {
-				if sameID(r.ID, v) {
-					out[v] = append(out[v], r.User)
-				}
+	if len(rows) == 0 {
+		return out, nil // nothing matched anything: no value needs asking alone
+	}
+	// Number the groups of rows that answer a value alike — one id's
+	// rows, one collation class's rows — and lay each group out in one
+	// array, in the database's order.
+	group := make([]int, len(rows))
+	groups := 0
+	ofKey := make(map[string]int, len(rows))  // id key, or login, → group
+	ofClass := make(map[int64]int, len(rows)) // collation class → group
+	for k, r := range rows {
+		if byID {
+			g, ok := ofKey[idKey(r.ID)]
+			if !ok {
+				g, groups = groups, groups+1
+				ofKey[idKey(r.ID)] = g
 			}
-		}
-		return out, nil
-	}
-	classOf := make(map[string]int64, len(rows))
-	members := map[int64][]User{}
-	for _, r := range rows {
-		classOf[r.Login] = r.class
-		members[r.class] = append(members[r.class], r.User)
-	}
-	for _, v := range values {
-		if class, ok := classOf[v]; ok {
-			out[v] = members[class]
+			group[k] = g
 			continue
 		}
-		if len(rows) == 0 {
-			continue // nothing matched anything: no value needs asking alone
+		g, ok := ofClass[r.class]
+		if !ok {
+			g, groups = groups, groups+1
+			ofClass[r.class] = g
 		}
-		alone, err := s.scanUsers(sess, fmt.Sprintf("SELECT %s, 0 FROM %s u WHERE %s = ?", s.userColumns(d, "u"), d.quote(s.cfg.Users.Table), quoted), v)
+		group[k] = g
+		ofKey[r.Login] = g
+	}
+	start := make([]int, groups+1)
+	for _, g := range group {
+		start[g+1]++
+	}
+	for g := range groups {
+		start[g+1] += start[g]
+	}
+	fill := slices.Clone(start[:groups])
+	grouped := make([]User, len(rows))
+	for k, r := range rows {
+		grouped[fill[group[k]]] = r.User
+		fill[group[k]]++
+	}
+	members := func(g int) []User { return grouped[start[g]:start[g+1]:start[g+1]] }
+	for j, v := range values {
+		key := v
+		if byID {
+			key = idKey(v)
+		}
+		if g, ok := ofKey[key]; ok {
+			out[j] = members(g)
+			continue
+		}
+		if byID {
+			continue
+		}
+		alone, err := s.scanUsers(sess, fmt.Sprintf("SELECT %s, 0 FROM %s u WHERE %s = ?", s.userColumns(d, "u"), d.quote(s.cfg.Users.Table), quoted), v, 1)
 		if err != nil && !impossibleValue(err) {
 			return nil, fmt.Errorf("look up users in %s: %w", s.cfg.Users.Table, err)
 		}
 		for _, r := range alone {
-			out[v] = append(out[v], r.User)
+			out[j] = append(out[j], r.User)
 		}
 	}
 	return out, nil
 }
 
-// sameID reports whether a typed id names the stored one: the same text,
-// byte for byte, except that a UUID's hex digits match in either case, as
-// RFC 4122 has them read ("case insensitive on input"); PostgreSQL prints
-// them in lower case.
-func sameID(stored, typed string) bool {
-	return stored == typed || isUUID(stored) && strings.EqualFold(stored, typed)
+// idKey is the form of an id under which a typed id names a stored one:
+// the same text, byte for byte, except that a UUID's hex digits match in
+// either case, as RFC 4122 has them read ("case insensitive on input");
+// PostgreSQL prints them in lower case. So a UUID's key is its lower
+// case, any other id's key the id itself.
+func idKey(id string) string {
+	if isUUID(id) {
+		return strings.ToLower(id)
+	}
+	return id
 }
 
 func isUUID(s string) bool {
@@ -353,23 +412,25 @@ type rankedUser struct {
 	class int64
 }
 
-func (s *Service) scanUsers(sess session, query string, arg any) ([]rankedUser, error) {
+// scanUsers runs a query of userColumns and a rank; expect is how many
+// rows it likely returns.
+func (s *Service) scanUsers(sess session, query string, arg any, expect int) ([]rankedUser, error) {
 	rows, err := sess.db.Raw(query, arg).Rows()
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
-	var out []rankedUser
+	var (
+		scan  userScan
+		class int64
+	)
+	dest := append(scan.dest(), &class)
+	out := make([]rankedUser, 0, expect)
 	for rows.Next() {
-		var (
-			u    rankedUser
-			scan userScan
-		)
-		if err := rows.Scan(append(scan.dest(), &u.class)...); err != nil {
+		if err := rows.Scan(dest...); err != nil {
 			return nil, err
 		}
-		u.User = scan.user()
-		out = append(out, u)
+		out = append(out, rankedUser{User: scan.user(), class: class})
 	}
 	return out, rows.Err()
 }
