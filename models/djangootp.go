@@ -102,6 +102,7 @@ const djangoSchemaVersion = 1
 // supplies the users table (Django's auth_user by default, see
 // StoreUsersTable), the audit log's table prefix, the clock and the actor.
 func NewDjangoOTP(svc *Service) *DjangoOTP {
+	// Tables keep no prefix of their own; the audit log's name holds it.
 	prefix := strings.TrimSuffix(svc.cfg.Tables.AuditLog, "audit_log")
 	return &DjangoOTP{
 		svc: svc,
@@ -261,17 +262,22 @@ func (z *DjangoOTP) statusRow(u User, st *djangoState, now time.Time) StatusRow 
 // deviceQuery selects devices of one kind with the columns scanDevice
 // reads: kind (0 TOTP, 1 static), id, user id as text, confirmed,
 // failures, failure time, tokens left, and the TOTP fields (zero for
-// static devices). where filters on the alias x.
-func (z *DjangoOTP) deviceQuery(d dialect, static bool, where string) string {
+// static devices). where filters on the alias x. The key is read only
+// with keys: status and the writes never need a secret in memory.
+func (z *DjangoOTP) deviceQuery(d dialect, static, keys bool, where string) string {
 	q := d.quote
 	if static {
 		return fmt.Sprintf(`SELECT 1 AS kind, x.id, %s AS user_id, x.confirmed, x.throttling_failure_count AS failures, x.throttling_failure_timestamp AS failed_at,
   (SELECT COUNT(*) FROM %s k WHERE k.device_id = x.id) AS tokens, '' AS key_hex, 0 AS step, 0 AS t0, 0 AS digits, 0 AS tolerance, 0 AS drift, 0 AS last_t
 FROM %s x WHERE %s`, d.asText("x.user_id"), q(z.t.token), q(z.t.static), where)
 	}
+	key := "''"
+	if keys {
+		key = "x." + q("key")
+	}
 	return fmt.Sprintf(`SELECT 0 AS kind, x.id, %s AS user_id, x.confirmed, x.throttling_failure_count AS failures, x.throttling_failure_timestamp AS failed_at,
-  0 AS tokens, x.%s AS key_hex, x.step, x.t0, x.digits, x.tolerance, x.drift, x.last_t
-FROM %s x WHERE %s`, d.asText("x.user_id"), q("key"), q(z.t.totp), where)
+  0 AS tokens, %s AS key_hex, x.step, x.t0, x.digits, x.tolerance, x.drift, x.last_t
+FROM %s x WHERE %s`, d.asText("x.user_id"), key, q(z.t.totp), where)
 }
 
 // scanDevice reads one row of deviceUnion.
@@ -292,14 +298,15 @@ func scanDevice(rows interface{ Scan(...any) error }) (djangoDevice, error) {
 }
 
 // devicesOf reads the devices of users (by id), locking them when lock is
-// set (django-otp's own select_for_update, on databases with row locks).
-func (z *DjangoOTP) devicesOf(tx *gorm.DB, d dialect, ids []string, lock bool) (map[string]*djangoState, error) {
+// set (django-otp's own select_for_update, on databases with row locks),
+// with their keys when keys is set.
+func (z *DjangoOTP) devicesOf(tx *gorm.DB, d dialect, ids []string, lock, keys bool) (map[string]*djangoState, error) {
 	states := make(map[string]*djangoState, len(ids))
 	if len(ids) == 0 {
 		return states, nil
 	}
 	for _, static := range []bool{false, true} {
-		q := z.deviceQuery(d, static, "x.user_id IN ?") + " ORDER BY x.id"
+		q := z.deviceQuery(d, static, keys, "x.user_id IN ?") + " ORDER BY x.id"
 		if lock {
 			q += d.forUpdate()
 		}
@@ -341,7 +348,7 @@ func (z *DjangoOTP) SecondFactor(ctx context.Context, db *gorm.DB, user User) (R
 	if err != nil {
 		return SecondFactorRequired, err
 	}
-	states, err := z.devicesOf(sess.db, sess.d, []string{user.ID}, false)
+	states, err := z.devicesOf(sess.db, sess.d, []string{user.ID}, false, false)
 	if err != nil {
 		return SecondFactorRequired, fmt.Errorf("second factor of %s: %w", user, err)
 	}
@@ -357,7 +364,7 @@ func (z *DjangoOTP) UserStatus(ctx context.Context, db *gorm.DB, user User) (Sta
 	if err != nil {
 		return StatusRow{}, err
 	}
-	states, err := z.devicesOf(sess.db, sess.d, []string{user.ID}, false)
+	states, err := z.devicesOf(sess.db, sess.d, []string{user.ID}, false, false)
 	if err != nil {
 		return StatusRow{}, fmt.Errorf("status of %s: %w", user, err)
 	}
@@ -383,7 +390,7 @@ func (z *DjangoOTP) EachStatus(ctx context.Context, db *gorm.DB, state string, f
   dv.key_hex, dv.step, dv.t0, dv.digits, dv.tolerance, dv.drift, dv.last_t
 FROM %s u LEFT JOIN (%s UNION ALL %s) dv ON dv.user_id = %s
 ORDER BY u.%s, dv.kind, dv.id`,
-		z.svc.userColumns(d, "u"), d.quote(u.Table), z.deviceQuery(d, false, "1 = 1"), z.deviceQuery(d, true, "1 = 1"), d.asText("u."+d.quote(u.IDColumn)), d.quote(u.IDColumn))
+		z.svc.userColumns(d, "u"), d.quote(u.Table), z.deviceQuery(d, false, false, "1 = 1"), z.deviceQuery(d, true, false, "1 = 1"), d.asText("u."+d.quote(u.IDColumn)), d.quote(u.IDColumn))
 	rows, err := sess.db.WithContext(rowContext(ctx, d)).Raw(query).Rows()
 	if err != nil {
 		return fmt.Errorf("list status: %w", err)

@@ -68,7 +68,7 @@ func (z *DjangoOTP) verify(ctx context.Context, db *gorm.DB, user User, input st
 	var out verifyOutcome
 	err = z.svc.transaction(sess, func(tx *gorm.DB) error {
 		out = verifyOutcome{}
-		states, err := z.devicesOf(tx, sess.d, []string{user.ID}, true)
+		states, err := z.devicesOf(tx, sess.d, []string{user.ID}, true, true)
 		if err != nil {
 			return err
 		}

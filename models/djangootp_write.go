@@ -52,7 +52,7 @@ func (z *DjangoOTP) lockDevices(tx *gorm.DB, d dialect, ids []string) (map[strin
 			return nil, fmt.Errorf("lock users: %w", err)
 		}
 	}
-	return z.devicesOf(tx, d, ids, true)
+	return z.devicesOf(tx, d, ids, true, false)
 }
 
 // NewEnrollment draws a fresh secret for a TOTP device. django-otp's TOTP
@@ -429,7 +429,7 @@ func (z *DjangoOTP) ExportEnrollment(ctx context.Context, db *gorm.DB, user User
 	}
 	var out Export
 	err = z.svc.transaction(sess, func(tx *gorm.DB) error {
-		states, err := z.devicesOf(tx, sess.d, []string{user.ID}, true)
+		states, err := z.devicesOf(tx, sess.d, []string{user.ID}, true, true)
 		if err != nil {
 			return err
 		}
