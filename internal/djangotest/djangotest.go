@@ -15,7 +15,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	_ "embed"
 	"encoding/hex"
@@ -204,7 +203,7 @@ func (p *Project) postgres(t *testing.T) map[string]any {
 	if err != nil {
 		t.Fatalf("migrate the PostgreSQL template: %v", err)
 	}
-	name := "djangotest_" + randomHex(t, 6)
+	name := "djangotest_" + testutil.RandomHex(t, 6)
 	admin := open(t, base)
 	if err := admin.Exec("CREATE DATABASE " + name + " TEMPLATE " + tpl).Error; err != nil {
 		t.Fatalf("create database: %v", err)
@@ -245,7 +244,7 @@ func (p *Project) mysql(t *testing.T) map[string]any {
 	if err != nil {
 		t.Fatalf("migrate the MySQL template: %v", err)
 	}
-	name := "djangotest_" + randomHex(t, 6)
+	name := "djangotest_" + testutil.RandomHex(t, 6)
 	admin := open(t, base)
 	t.Cleanup(func() {
 		admin.Exec("DROP DATABASE IF EXISTS " + name)
@@ -748,13 +747,4 @@ func parseURL(t *testing.T, raw string) *url.URL {
 		t.Fatal(err)
 	}
 	return u
-}
-
-func randomHex(t *testing.T, n int) string {
-	t.Helper()
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(b)
 }

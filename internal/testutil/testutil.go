@@ -80,7 +80,7 @@ func NewPostgres(t *testing.T) *DB {
 	if base == "" {
 		t.Skipf("PostgreSQL tests skipped: set %s (e.g. postgres://postgres@127.0.0.1:5432/test) to run them", PostgresEnv)
 	}
-	schema := "totpadm_test_" + randomHex(t, 6)
+	schema := "totpadm_test_" + RandomHex(t, 6)
 	admin := open(t, mustTarget(t, base))
 	if err := admin.Exec("CREATE SCHEMA " + schema).Error; err != nil {
 		t.Fatalf("create schema: %v", err)
@@ -105,7 +105,7 @@ func NewMySQL(t *testing.T) *DB {
 	if base == "" {
 		t.Skipf("MySQL tests skipped: set %s (e.g. mysql://root@127.0.0.1:3306/test) to run them", MySQLEnv)
 	}
-	name := "totpadm_test_" + randomHex(t, 6)
+	name := "totpadm_test_" + RandomHex(t, 6)
 	admin := open(t, mustTarget(t, base))
 	if err := admin.Exec("CREATE DATABASE " + name).Error; err != nil {
 		t.Fatalf("create database: %v", err)
@@ -291,7 +291,9 @@ func mustTarget(t *testing.T, spec string) config.Target {
 	return target
 }
 
-func randomHex(t *testing.T, n int) string {
+// RandomHex is n random bytes in hex, for names of throwaway databases
+// and schemas that concurrent test processes never share.
+func RandomHex(t *testing.T, n int) string {
 	t.Helper()
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
