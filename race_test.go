@@ -6,6 +6,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -126,16 +127,20 @@ func mustExec(t *testing.T, conn *sql.Conn, q string) {
 }
 
 // checkExactlyOne asserts one winner, every other process rejected with
-// exit 1, and no database error leaking out of any of them.
-func checkExactlyOne(t *testing.T, results []raceResult) {
+// exit 1 for one of reasons (default: "already used"), and no database
+// error leaking out of any of them.
+func checkExactlyOne(t *testing.T, results []raceResult, reasons ...string) {
 	t.Helper()
+	if len(reasons) == 0 {
+		reasons = []string{"already used"}
+	}
 	wins := 0
 	for i, r := range results {
 		switch r.code {
 		case 0:
 			wins++
 		case 1:
-			if !strings.Contains(r.stderr, "already used") {
+			if !slices.ContainsFunc(reasons, func(want string) bool { return strings.Contains(r.stderr, want) }) {
 				t.Errorf("process %d: rejected for the wrong reason: %s", i, r.stderr)
 			}
 		default:
