@@ -172,9 +172,33 @@ type djangoDevice struct {
 
 // djangoState sums up a user's devices.
 type djangoState struct {
-	devices int
-	totp    []djangoDevice
-	static  []djangoDevice
+	totp   []djangoDevice
+	static []djangoDevice
+}
+
+// count is how many devices the user has, of both kinds; 0 for nil.
+func (st *djangoState) count() int {
+	if st == nil {
+		return 0
+	}
+	return len(st.totp) + len(st.static)
+}
+
+// all is every device, TOTP first.
+func (st *djangoState) all() []djangoDevice {
+	return append(append([]djangoDevice(nil), st.totp...), st.static...)
+}
+
+// tokensLeft is the static tokens django-otp would accept: those of
+// confirmed static devices.
+func (st *djangoState) tokensLeft() int64 {
+	var n int64
+	for _, d := range st.static {
+		if d.confirmed {
+			n += d.tokens
+		}
+	}
+	return n
 }
 
 // Device states as the write engine sees them: the two of a credential,
@@ -235,13 +259,8 @@ func (z *DjangoOTP) allowed(dev *djangoDevice, now time.Time) bool {
 
 // statusRow is the one rule for a user's status, whether listed or asked.
 func (z *DjangoOTP) statusRow(u User, st *djangoState, now time.Time) StatusRow {
-	r := StatusRow{User: u, State: StatusDisabled, Devices: st.devices}
-	for _, d := range st.static {
-		if d.confirmed {
-			r.BackupCodesLeft += int(d.tokens)
-		}
-	}
-	all := append(append([]djangoDevice(nil), st.totp...), st.static...)
+	r := StatusRow{User: u, State: StatusDisabled, Devices: st.count(), BackupCodesLeft: int(st.tokensLeft())}
+	all := st.all()
 	for _, d := range all {
 		r.Failures = max(r.Failures, int(d.failures))
 	}
@@ -325,7 +344,6 @@ func (z *DjangoOTP) devicesOf(tx *gorm.DB, d dialect, ids []string, lock, keys b
 				st = &djangoState{}
 				states[dev.userID] = st
 			}
-			st.devices++
 			if dev.static {
 				st.static = append(st.static, dev)
 			} else {
@@ -352,7 +370,7 @@ func (z *DjangoOTP) SecondFactor(ctx context.Context, db *gorm.DB, user User) (R
 	if err != nil {
 		return SecondFactorRequired, fmt.Errorf("second factor of %s: %w", user, err)
 	}
-	if st := states[user.ID]; st == nil || st.devices == 0 {
+	if states[user.ID].count() == 0 {
 		return NoSecondFactor, nil
 	}
 	return SecondFactorRequired, nil
@@ -449,7 +467,6 @@ ORDER BY u.%s, dv.kind, dv.id`,
 			return fmt.Errorf("list status of %s: %w", user, err)
 		}
 		dev := djangoDevice{static: kind.Int64 == 1, id: id.Int64, confirmed: conf.Bool, failures: failures.Int64, failedAt: at, tokens: tokens.Int64}
-		st.devices++
 		if dev.static {
 			st.static = append(st.static, dev)
 		} else {

@@ -73,7 +73,7 @@ func (z *DjangoOTP) verify(ctx context.Context, db *gorm.DB, user User, input st
 			return err
 		}
 		st := states[user.ID]
-		if st == nil || st.devices == 0 {
+		if st.count() == 0 {
 			return ErrNotEnrolled
 		}
 		now := z.svc.now()
@@ -207,15 +207,8 @@ func (z *DjangoOTP) verifyTOTP(tx *gorm.DB, d dialect, user User, st *djangoStat
 }
 
 func (z *DjangoOTP) verifyToken(tx *gorm.DB, d dialect, user User, st *djangoState, token string, now time.Time, out *verifyOutcome) error {
-	var (
-		tried []*djangoDevice
-		left  int64
-	)
-	for i := range st.static {
-		if st.static[i].confirmed {
-			left += st.static[i].tokens
-		}
-	}
+	var tried []*djangoDevice
+	left := st.tokensLeft()
 	for i := range st.static {
 		dev := &st.static[i]
 		if !dev.confirmed || !z.allowed(dev, now) {

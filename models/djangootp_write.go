@@ -354,7 +354,7 @@ func (z *DjangoOTP) DisableMany(ctx context.Context, db *gorm.DB, users []User, 
 		audits := make([]AuditEntry, 0, hi-lo)
 		for i := lo; i < hi; i++ {
 			st := devs[users[i].ID]
-			if st == nil || st.devices == 0 {
+			if st.count() == 0 {
 				errs[i-lo] = ErrNotEnrolled
 				continue
 			}
@@ -392,12 +392,11 @@ func (z *DjangoOTP) UnlockMany(ctx context.Context, db *gorm.DB, users []User, b
 		audits := make([]AuditEntry, 0, hi-lo)
 		for i := lo; i < hi; i++ {
 			st := devs[users[i].ID]
-			if st == nil || st.devices == 0 {
+			if st.count() == 0 {
 				errs[i-lo] = ErrNotEnrolled
 				continue
 			}
-			all := append(append([]djangoDevice(nil), st.totp...), st.static...)
-			locked[i] = z.lockedUntil(all, now) != nil
+			locked[i] = z.lockedUntil(st.all(), now) != nil
 			outcome := "not locked"
 			if locked[i] {
 				outcome = "unlocked"
